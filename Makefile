@@ -1,0 +1,15 @@
+.PHONY: demo test lint setup
+
+setup:
+	@scripts/bootstrap.sh
+
+demo: setup
+	@.venv/bin/agentrec demo
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+test: lint
+	.venv/bin/pytest

@@ -1,0 +1,1 @@
+"""Shared core of agentrec: settings, paths and user-facing errors."""

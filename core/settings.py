@@ -1,0 +1,31 @@
+"""One settings object for the whole service, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "agentrec"
+
+
+class Settings(BaseSettings):
+    """Service settings. Every field can be set with an `AGENTREC_`-prefixed env var."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENTREC_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where downloaded datasets, the embedded Redis and Chroma keep their files.",
+    )
+    seed: int = Field(default=2024, description="Seed for every random choice.")
+
+
+def get_settings() -> Settings:
+    """Build the settings from the current environment (never at import time)."""
+    return Settings()

@@ -1,0 +1,122 @@
+"""Ranking and rating metrics as small named classes.
+
+Ranking metrics take a ranked list of item ids (best first) and the set of relevant ids, and
+return a value for that one list; the harness averages over test cases.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Hit:
+    """HR@n = 1 if any relevant item is among the first n of the list, else 0."""
+
+    n: int
+
+    @property
+    def name(self) -> str:
+        return f"HR@{self.n}"
+
+    def __call__(self, ranked: Sequence[object], relevant: Collection[object]) -> float:
+        return 1.0 if any(x in relevant for x in ranked[: self.n]) else 0.0
+
+
+@dataclass(frozen=True)
+class NDCG:
+    """NDCG@n with binary gains: DCG = sum over relevant items at 0-based rank r < n of
+    1 / log2(r + 2), divided by the ideal DCG = sum_{r < min(n, |relevant|)} 1 / log2(r + 2).
+    """
+
+    n: int
+
+    @property
+    def name(self) -> str:
+        return f"NDCG@{self.n}"
+
+    def __call__(self, ranked: Sequence[object], relevant: Collection[object]) -> float:
+        if not relevant:
+            return 0.0
+        dcg = sum(1.0 / math.log2(r + 2) for r, x in enumerate(ranked[: self.n]) if x in relevant)
+        ideal = sum(1.0 / math.log2(r + 2) for r in range(min(self.n, len(relevant))))
+        return dcg / ideal
+
+
+@dataclass(frozen=True)
+class Recall:
+    """Recall@n = |relevant among the first n| / |relevant|."""
+
+    n: int
+
+    @property
+    def name(self) -> str:
+        return f"Recall@{self.n}"
+
+    def __call__(self, ranked: Sequence[object], relevant: Collection[object]) -> float:
+        if not relevant:
+            return 0.0
+        return sum(1 for x in ranked[: self.n] if x in relevant) / len(relevant)
+
+
+@dataclass(frozen=True)
+class MRR:
+    """Reciprocal rank: 1 / (1 + r) for the 0-based rank r of the first relevant item, else 0.
+
+    Over the whole given list (no cut-off), so pass the full ranking for an exact MRR.
+    """
+
+    @property
+    def name(self) -> str:
+        return "MRR"
+
+    def __call__(self, ranked: Sequence[object], relevant: Collection[object]) -> float:
+        for r, x in enumerate(ranked):
+            if x in relevant:
+                return 1.0 / (r + 1)
+        return 0.0
+
+
+def rank_of_target(scores: np.ndarray, target: int, exclude: np.ndarray | None = None) -> int:
+    """0-based rank of `target` among the scored items, `exclude` removed.
+
+    Items scoring exactly as high as the target count as ahead of it only if their index is
+    lower (the same tie-break as `tools.base.top_k`), so the rank is what a top-k list shows.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    t = s[target]
+    ahead = s > t
+    ties = s == t
+    ties[target:] = False
+    mask = ahead | ties
+    if exclude is not None and len(exclude):
+        ex = np.asarray(exclude, dtype=np.int64)
+        ex = ex[ex != target]
+        mask[ex] = False
+    return int(mask.sum())
+
+
+def hit_at(rank: int, n: int) -> float:
+    """HR@n for a single target at 0-based `rank`."""
+    return 1.0 if rank < n else 0.0
+
+
+def ndcg_at(rank: int, n: int) -> float:
+    """NDCG@n for a single target at 0-based `rank`: 1 / log2(rank + 2) if rank < n."""
+    return 1.0 / math.log2(rank + 2) if rank < n else 0.0
+
+
+def rmse(predicted: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> float:
+    """Root mean squared error: sqrt(mean((p - a)^2))."""
+    p, a = np.asarray(predicted, dtype=np.float64), np.asarray(actual, dtype=np.float64)
+    return float(np.sqrt(np.mean((p - a) ** 2))) if len(a) else float("nan")
+
+
+def mae(predicted: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> float:
+    """Mean absolute error: mean(|p - a|)."""
+    p, a = np.asarray(predicted, dtype=np.float64), np.asarray(actual, dtype=np.float64)
+    return float(np.mean(np.abs(p - a))) if len(a) else float("nan")

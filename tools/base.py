@@ -127,9 +127,14 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.n
     k = min(k, int(np.isfinite(s).sum()))
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-s, k - 1)[:k] if k < s.shape[0] else np.arange(s.shape[0])
-    order = np.lexsort((part, -s[part]))
-    return part[order].astype(np.int64)
+    if k < s.shape[0]:
+        kth = s[np.argpartition(-s, k - 1)[k - 1]]
+        # every item tied with the k-th score competes, so the lowest indices win ties
+        cand = np.flatnonzero(s >= kth)
+    else:
+        cand = np.flatnonzero(np.isfinite(s))
+    order = np.lexsort((cand, -s[cand]))[:k]
+    return cand[order].astype(np.int64)
 
 
 class Recommender(ABC):

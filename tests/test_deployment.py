@@ -1,0 +1,36 @@
+"""Docker is not available on the build machines: check the deployment files by reading them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_compose_has_api_redis_chroma_with_healthchecks() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) >= {"api", "redis", "chroma"}
+    for name in ("redis", "chroma"):
+        assert services[name]["healthcheck"]["test"], name
+        assert services["api"]["depends_on"][name]["condition"] == "service_healthy"
+    env = services["api"]["environment"]
+    assert env["REDIS_URL"].startswith("redis://redis:")
+    assert env["CHROMA_HOST"] == "chroma"
+    for volume in ("redis-data", "chroma-data", "api-data"):
+        assert volume in compose["volumes"]
+
+
+def test_dockerfile_copies_every_package_and_runs_the_service() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    pyproject = (REPO / "pyproject.toml").read_text()
+    packages = re.search(r"include = \[(.*?)\]", pyproject)
+    assert packages is not None
+    for pkg in re.findall(r'"(\w+)\*"', packages.group(1)):
+        assert re.search(rf"^COPY {pkg} \./{pkg}$", text, re.M), f"Dockerfile misses {pkg}/"
+    assert "requirements.lock" in text
+    assert '"agentrec", "serve"' in text
+    assert "HEALTHCHECK" in text and "/healthz" in text

@@ -129,7 +129,9 @@ class CsvTable:
         self.path = path
         text = read_text(path, encoding)
         self.delimiter = delimiter if delimiter is not None else delimiter_for(path, text)
-        self._reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
+        self._reader = csv.reader(
+            io.StringIO(text, newline=""), delimiter=self.delimiter, strict=True
+        )
         try:
             header = next(r for r in self._reader if r)
         except StopIteration:
@@ -157,21 +159,27 @@ class CsvTable:
         )
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number where the row starts, fields) of each non-blank row."""
         width = len(self.header)
         reader = self._reader
+        start = reader.line_num + 1
         try:
             for fields in reader:
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    start = reader.line_num + 1
                     continue
                 if len(fields) != width:
-                    raise DataError(
-                        self.path,
-                        f"expected {width} fields like the header, found {len(fields)}",
-                        reader.line_num,
-                    )
-                yield reader.line_num, fields
+                    problem = f"expected {width} fields like the header, found {len(fields)}"
+                    if reader.line_num > start:
+                        problem += (
+                            f" (a quoted field runs from here to line {reader.line_num}:"
+                            " is a closing quote missing?)"
+                        )
+                    raise DataError(self.path, problem, start)
+                yield start, fields
+                start = reader.line_num + 1
         except csv.Error as exc:
-            raise DataError(self.path, f"malformed CSV: {exc}", reader.line_num) from exc
+            raise DataError(self.path, f"malformed CSV: {exc}", start) from exc
 
 
 def parse_rating(path: Path, value: str, line: int) -> float:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 CHUNK_BYTES = 1 << 16
+MAX_EXTRACTED_BYTES = 4 << 30  # refuse archives that would unpack to more (zip bombs)
 CHECKSUM_ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
 
 
@@ -276,6 +277,12 @@ def extract_zip(archive: Path, destination: Path, source: str) -> None:
                         f"archive from {source} has a symbolic link {member.filename!r}; "
                         "refusing to extract it"
                     )
+            unpacked = sum(m.file_size for m in members)
+            if unpacked > MAX_EXTRACTED_BYTES:
+                raise DownloadError(
+                    f"archive from {source} would unpack to {unpacked:,} bytes, more than "
+                    f"the {MAX_EXTRACTED_BYTES:,} allowed; refusing to extract it"
+                )
             bad = zf.testzip()
             if bad is not None:
                 raise DownloadError(f"archive from {source} is corrupt (member {bad!r})")

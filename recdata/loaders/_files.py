@@ -207,21 +207,22 @@ def parse_timestamp(path: Path, value: str, line: int) -> int:
     midnight UTC; datetimes without an offset are UTC.
     """
     text = value.strip()
-    try:
-        number = int(text)
-    except ValueError:
-        pass
-    else:
-        return number // 1000 if abs(number) >= MILLISECONDS_THRESHOLD else number
-    try:
-        decimal = float(text)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(decimal):
-            raise DataError(path, f"timestamp {value!r} is not a finite number", line)
-        seconds = decimal / 1000 if abs(decimal) >= MILLISECONDS_THRESHOLD else decimal
-        return math.floor(seconds)
+    if ":" not in text and "-" not in text[1:]:  # dates and times go straight to the ISO path
+        try:
+            number = int(text)
+        except ValueError:
+            pass
+        else:
+            return number // 1000 if abs(number) >= MILLISECONDS_THRESHOLD else number
+        try:
+            decimal = float(text)
+        except ValueError:
+            pass
+        else:
+            if not math.isfinite(decimal):
+                raise DataError(path, f"timestamp {value!r} is not a finite number", line)
+            seconds = decimal / 1000 if abs(decimal) >= MILLISECONDS_THRESHOLD else decimal
+            return math.floor(seconds)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

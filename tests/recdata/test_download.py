@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from recdata import download as download_module
 from recdata.download import KNOWN_DATASETS, download_dataset
 from recdata.loaders import load_dataset
 from tests.recdata.data_files import FAKE_RATINGS, ml100k_files
@@ -205,6 +206,21 @@ def test_bad_archives_leave_nothing(
     assert words in capsys.readouterr().err
     assert not any(data_dir.iterdir())
     assert not (tmp_path / "evil.txt").exists()
+
+
+def test_oversized_archive_is_refused(
+    server: FileServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    archive = ml100k_zip()
+    server.files["/big.zip"] = archive
+    unpacked = sum(len(c) for c in ml100k_files().values())
+    monkeypatch.setattr(download_module, "MAX_EXTRACTED_BYTES", unpacked - 1)
+    assert download(tmp_path, "--url", server.url("/big.zip"), "--checksum", "none") == 2
+    assert f"would unpack to {unpacked:,} bytes" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_already_present_then_force(

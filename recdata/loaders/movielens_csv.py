@@ -144,6 +144,8 @@ def read_ratings_csv(path: Path) -> list[Row]:
             parse_rating(path, fields[r_col], line)
             parse_epoch_seconds(path, fields[t_col], line)
             raise
+    if not rows:
+        raise DataError(path, "has a header but no ratings")
     return rows
 
 

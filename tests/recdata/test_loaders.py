@@ -219,6 +219,7 @@ def test_movielens_csv_missing_files_and_columns(tmp_path: Path) -> None:
         ("userId,movieId,rating,timestamp\n1,1,four,964982703\n", 2, ("rating 'four'",)),
         ("userId,movieId,rating,timestamp\n\n1,1,4,2001-01-01\n", 3, ("timestamp '2001-01-01'",)),
         ("userId,movieId,timestamp\n1,1,964982703\n", 1, ("missing column 'rating'",)),
+        ("userId,movieId,rating,timestamp\n", None, ("header but no ratings",)),
         ('userId,movieId,rating,timestamp\n1,"1,4,5\n', 2, ("malformed CSV", "end of data")),
         (
             'userId,movieId,rating,timestamp\n1,"1,4\n5,6",7\n',
@@ -228,7 +229,7 @@ def test_movielens_csv_missing_files_and_columns(tmp_path: Path) -> None:
     ],
 )
 def test_movielens_csv_malformed_ratings(
-    tmp_path: Path, ratings: str, line: int, words: tuple[str, ...]
+    tmp_path: Path, ratings: str, line: int | None, words: tuple[str, ...]
 ) -> None:
     folder = write_movielens_csv(tmp_path / "ml")
     path = write(folder / "ratings.csv", ratings)

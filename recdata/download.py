@@ -192,8 +192,8 @@ def download_dataset(
         if expected is not None and digest != expected.digest:
             raise ChecksumError(
                 f"checksum mismatch for {source}: expected {expected}, "
-                f"got {expected.algorithm}:{digest} (a corrupted download or a different "
-                "file; pass --checksum none to skip the check for a trusted mirror)"
+                f"got {expected.algorithm}:{digest} (a corrupted download or another file; "
+                "for a trusted mirror with other bytes give --checksum ALGORITHM:HEX or none)"
             )
         staging = Path(tempfile.mkdtemp(prefix=f".{spec.folder}-", suffix=".tmp", dir=data_root))
         extract_zip(part, staging, source)

@@ -120,3 +120,47 @@ def mae(predicted: Sequence[float] | np.ndarray, actual: Sequence[float] | np.nd
     """Mean absolute error: mean(|p - a|)."""
     p, a = np.asarray(predicted, dtype=np.float64), np.asarray(actual, dtype=np.float64)
     return float(np.mean(np.abs(p - a))) if len(a) else float("nan")
+
+
+# Vectorised forms for single-target cases: `ranks` holds the 0-based rank of each case's
+# one relevant item, so HR@n = mean(rank < n) and NDCG@n's ideal DCG is 1.
+
+
+def ranks_of_targets(
+    scores: np.ndarray, targets: np.ndarray, exclude: np.ndarray | None = None
+) -> np.ndarray:
+    """`rank_of_target` for a batch: row b of `scores` ranks `targets[b]`.
+
+    `exclude` is an optional boolean mask of the same shape as `scores` (True = not ranked);
+    a target is never excluded from its own row. NaN scores rank last.
+    """
+    s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+    rows = np.arange(s.shape[0])
+    t = s[rows, targets][:, np.newaxis]
+    lower_index = np.arange(s.shape[1])[np.newaxis, :] < targets[:, np.newaxis]
+    ahead = (s > t) | ((s == t) & lower_index)
+    if exclude is not None:
+        ahead &= ~exclude
+    return ahead.sum(axis=1).astype(np.int64)
+
+
+def hit_rate(ranks: np.ndarray, n: int) -> float:
+    """Mean HR@n over single-target cases at 0-based `ranks`."""
+    return float(np.mean(ranks < n)) if len(ranks) else float("nan")
+
+
+def mean_ndcg(ranks: np.ndarray, n: int) -> float:
+    """Mean NDCG@n over single-target cases: 1 / log2(rank + 2) where rank < n, else 0."""
+    if not len(ranks):
+        return float("nan")
+    r = np.asarray(ranks, dtype=np.float64)
+    return float(np.mean(np.where(r < n, 1.0 / np.log2(r + 2.0), 0.0)))
+
+
+def mean_reciprocal_rank(ranks: np.ndarray) -> float:
+    """MRR over single-target cases: mean of 1 / (rank + 1) over the full rankings."""
+    return (
+        float(np.mean(1.0 / (np.asarray(ranks, dtype=np.float64) + 1.0)))
+        if len(ranks)
+        else float("nan")
+    )

@@ -68,24 +68,30 @@ def sample_negatives(
     n_items: int,
     n: int,
     rng: np.random.Generator,
+    pool: np.ndarray | None = None,
 ) -> np.ndarray:
     """For each user, `n` distinct items drawn uniformly from those the user never touched.
 
     "Never touched" means absent from every interaction of the user in `inter` (pass the
-    full data, not a training split). Returns an int array of shape (len(users), n).
+    full data, not a training split). Items are drawn from `pool` (distinct item indices,
+    e.g. the items left by a k-core) when given, else from all `n_items`. Returns an int
+    array of shape (len(users), n).
     """
     seen: dict[int, set[int]] = {}
     for u, i in zip(inter.user.tolist(), inter.item.tolist(), strict=True):
         seen.setdefault(u, set()).add(i)
+    drawable = np.arange(n_items) if pool is None else np.unique(np.asarray(pool, np.int64))
+    drawable_set = set(drawable.tolist())
     out = np.empty((len(users), n), dtype=np.int64)
     for row, u in enumerate(users.tolist()):
         excluded = seen.get(u, set())
-        if n_items - len(excluded) < n:
+        n_unseen = len(drawable) - sum(1 for i in excluded if i in drawable_set)
+        if n_unseen < n:
             raise ValueError(f"user index {u} has fewer than {n} unseen items to sample")
         chosen: list[int] = []
         taken: set[int] = set()
         while len(chosen) < n:
-            cand = int(rng.integers(n_items))
+            cand = int(drawable[rng.integers(len(drawable))])
             if cand not in excluded and cand not in taken:
                 taken.add(cand)
                 chosen.append(cand)

@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             print(f"running {name} ...", flush=True)
             results.append(_spawn(name, data, spec, args.queries, args.timeout))
+            print(f"  {json.dumps(results[-1])}", flush=True)
     print(_table(results))
     report = {
         "benchmark": "scale",

@@ -47,6 +47,7 @@ class HashedNgramEmbeddings(Embeddings):
         self.bigram_weight = float(bigram_weight)
         self.char_weight = float(char_weight)
         self._buckets: dict[str, tuple[int, float]] = {}
+        self._words: dict[str, tuple[str, ...]] = {}
 
     def _bucket(self, feature: str) -> tuple[int, float]:
         """(index, sign) of a feature; BLAKE2b, unlike hash(), is the same in every process."""
@@ -60,34 +61,45 @@ class HashedNgramEmbeddings(Embeddings):
         self._buckets[feature] = bucket
         return bucket
 
+    def _word_features(self, word: str) -> tuple[str, ...]:
+        """The unigram and marked character 3-grams of one word (cached: words repeat)."""
+        cached = self._words.get(word)
+        if cached is None:
+            marked = f"<{word}>"
+            grams = ["c:" + marked[start : start + 3] for start in range(len(marked) - 2)]
+            cached = ("w:" + word, *grams)
+            if len(self._words) >= _CACHE_LIMIT:
+                self._words.clear()
+            self._words[word] = cached
+        return cached
+
     def features(self, text: str) -> Counter[str]:
         """Raw counts of the features of `text`, prefixed by kind ("w:", "b:", "c:")."""
         words = _WORD.findall(text.casefold())
-        counts: Counter[str] = Counter()
+        found: list[str] = []
         for word in words:
-            counts["w:" + word] += 1
-            marked = f"<{word}>"
-            for start in range(len(marked) - 2):
-                counts["c:" + marked[start : start + 3]] += 1
-        for first, second in pairwise(words):
-            counts[f"b:{first} {second}"] += 1
-        return counts
+            found.extend(self._word_features(word))
+        found.extend(f"b:{first} {second}" for first, second in pairwise(words))
+        return Counter(found)
 
-    def _fill(self, text: str, row: np.ndarray) -> None:
-        weights = {"w": self.word_weight, "b": self.bigram_weight, "c": self.char_weight}
+    def _vector(self, text: str) -> np.ndarray:
+        kind_weight = {"w": self.word_weight, "b": self.bigram_weight, "c": self.char_weight}
+        indices: list[int] = []
+        values: list[float] = []
         for feature, tf in self.features(text).items():
             index, sign = self._bucket(feature)
-            row[index] += sign * weights[feature[0]] * (1.0 + math.log(tf))
-        norm = float(np.linalg.norm(row))
-        if norm > 0:
-            row /= norm
+            indices.append(index)
+            values.append(sign * kind_weight[feature[0]] * (1.0 + math.log(tf)))
+        vector = np.bincount(indices, weights=values, minlength=self.dims)
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm > 0 else vector
 
     def embed_matrix(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of `texts` as a float32 array of shape (len(texts), dims)."""
-        out = np.zeros((len(texts), self.dims), dtype=np.float64)
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
         for row, text in enumerate(texts):
-            self._fill(text, out[row])
-        return out.astype(np.float32)
+            out[row] = self._vector(text)
+        return out
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return [[float(v) for v in row] for row in self.embed_matrix(texts)]

@@ -54,20 +54,17 @@ class ItemKNN(Recommender):
         counts = np.zeros(n_items, dtype=np.int64)
         for lo, hi in _blocks(row_work, _BLOCK_BUDGET):
             block = (xt[lo:hi] @ x).tocsr()
-            rows = np.repeat(np.arange(lo, hi), np.diff(block.indptr))
-            cols = block.indices.astype(np.int64)
+            rows = np.repeat(np.arange(lo, hi, dtype=np.int32), np.diff(block.indptr))
+            cols = block.indices
             sims = block.data / (norms[rows] * norms[cols] + self.shrinkage)
-            keep = (cols != rows) & (sims > 0)
-            rows, cols, sims = rows[keep], cols[keep], sims[keep]
-            # best first within each row; ties go to the lower item index
-            order = np.lexsort((cols, -sims, rows))
-            rows, cols, sims = rows[order], cols[order], sims[order]
-            starts = np.searchsorted(rows, np.arange(lo, hi))
-            rank = np.arange(rows.shape[0]) - starts[rows - lo]
-            top = rank < self.k
-            data_parts.append(sims[top].astype(np.float32))
-            index_parts.append(cols[top])
-            counts[lo:hi] = np.bincount(rows[top] - lo, minlength=hi - lo)
+            sims[cols == rows] = 0.0
+            keep = sims > 0
+            for row in np.flatnonzero(np.diff(block.indptr) > self.k):
+                start, end = block.indptr[row], block.indptr[row + 1]
+                keep[start:end] = _top_k_mask(sims[start:end], cols[start:end], self.k)
+            data_parts.append(sims[keep].astype(np.float32))
+            index_parts.append(cols[keep].astype(np.int64))
+            counts[lo:hi] = np.bincount(rows[keep] - lo, minlength=hi - lo)
 
         indptr = np.zeros(n_items + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
@@ -79,6 +76,7 @@ class ItemKNN(Recommender):
             ),
             shape=(n_items, n_items),
         )
+        self.similarity.sort_indices()
         return self
 
     def score(self, histories: Sequence[History]) -> np.ndarray:
@@ -96,6 +94,19 @@ class ItemKNN(Recommender):
         cols, sims = self.similarity.indices[lo:hi], self.similarity.data[lo:hi]
         order = np.lexsort((cols, -sims))
         return [(int(cols[o]), float(sims[o])) for o in order]
+
+
+def _top_k_mask(sims: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the `k` largest positive `sims` of one row; ties go to the lower column."""
+    positive = sims > 0
+    if int(positive.sum()) <= k:
+        return positive
+    kth = np.partition(sims, sims.shape[0] - k)[sims.shape[0] - k]
+    mask = sims > kth
+    tied = np.flatnonzero(sims == kth)
+    needed = k - int(mask.sum())
+    mask[tied[np.argsort(cols[tied], kind="stable")[:needed]]] = True
+    return mask
 
 
 def _blocks(row_work: np.ndarray, budget: int) -> Iterator[tuple[int, int]]:

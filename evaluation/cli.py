@@ -101,8 +101,8 @@ def _progress() -> Iterator[Tracker]:
     ) as progress:
 
         def track(name: str, total: int) -> Advance:
-            task = progress.add_task(name, total=total)
-            return lambda n: progress.advance(task, n)
+            task = progress.add_task(f"{name} (fitting)", total=total)
+            return lambda n: progress.update(task, advance=n, description=name)
 
         yield track
 

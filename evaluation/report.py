@@ -31,7 +31,7 @@ def results_table(report: EvalReport) -> Table:
         f"{report.protocol} on {report.dataset_name} ({report.split} split, "
         f"{report.test_cases} cases, seed {report.seed})"
     )
-    table = Table(title=title)
+    table = Table(title=title, min_width=len(title))
     table.add_column("model", no_wrap=True)
     names = metric_names(report)
     for name in names:

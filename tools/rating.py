@@ -11,9 +11,12 @@ the range of ratings seen in training.
 - `ease`: the baseline plus an EASE-style closed-form regression of each item's residual on
   the others' (ridge `l2`, zero diagonal). It needs a dense n_items² inverse, so above
   `max_items` items it falls back to `itemknn`.
-- `default`: a linear blend of the three, weights fitted by least squares on each training
-  user's last rating (the dev targets when run on the test split) with components trained
-  on the rest, then the components are refitted on all of the training data.
+- `default`: a linear blend of the three and of two recency-weighted baselines (the user
+  bias follows the latest ratings, half-lives 3 and 12 ratings: on MovieLens a user's next
+  rating is much closer to their last few than to their average). Blend weights are fitted
+  by least squares on each training user's last rating (the dev targets when run on the test
+  split) with components trained on the rest; then the components are refitted on all of
+  the training data. The half-lives were chosen on the ml-100k dev split.
 - `mean` (global mean) and `random` (uniform in the rating range) are reference points.
 """
 
@@ -98,12 +101,24 @@ def _stacked(histories: Sequence[History]) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 class BiasBaseline(RatingPredictor):
-    """r = mu + b_u + b_i with damped means: b = sum(residual) / (damping + count)."""
+    """r = mu + b_u + b_i with damped means: b = sum(residual) / (damping + count).
+
+    With a `half_life`, b_u weighs the rating k positions from the end of the history by
+    0.5^(k / half_life) (and the count by the same weights): users drift, and their next
+    rating follows their latest ones.
+    """
 
     name = "pop"
 
-    def __init__(self, user_damping: float = 5.0, item_damping: float = 5.0, rounds: int = 3):
+    def __init__(
+        self,
+        user_damping: float = 5.0,
+        item_damping: float = 5.0,
+        rounds: int = 3,
+        half_life: float | None = None,
+    ) -> None:
         self.user_damping, self.item_damping, self.rounds = user_damping, item_damping, rounds
+        self.half_life = half_life
 
     def _fit(self, train: TrainSet) -> None:
         users, items, ratings = train.user_of_row, train.items, train.ratings.astype(np.float64)
@@ -127,7 +142,14 @@ class BiasBaseline(RatingPredictor):
             return np.zeros(len(histories))
         residual = ratings - self.mu - self.item_bias[items]
         n = len(histories)
-        return np.bincount(rows, residual, n) / (self.user_damping + np.bincount(rows, None, n))
+        weight = np.ones(len(rows))
+        if self.half_life is not None:
+            ends = np.cumsum([len(h) for h in histories])
+            from_end = ends[rows] - 1 - np.arange(len(rows))
+            weight = 0.5 ** (from_end / self.half_life)
+        return np.bincount(rows, residual * weight, n) / (
+            self.user_damping + np.bincount(rows, weight, n)
+        )
 
     def residuals(self, histories: Sequence[History], n_items: int) -> sp.csr_matrix:
         """len(histories) x n_items residuals r - baseline of the rated items (repeats averaged)."""
@@ -292,7 +314,13 @@ class BlendedRating(RatingPredictor):
         self.ridge = ridge
 
     def _components(self) -> list[RatingPredictor]:
-        return [BiasBaseline(), ItemKNNRating(), EASERating()]
+        return [
+            BiasBaseline(),
+            ItemKNNRating(),
+            EASERating(),
+            BiasBaseline(user_damping=2.0, half_life=3.0),
+            BiasBaseline(user_damping=2.0, half_life=12.0),
+        ]
 
     def _features(self, histories: Sequence[History], items: np.ndarray) -> np.ndarray:
         columns = [np.ones(len(items))] + [m._predict(histories, items) for m in self.models]

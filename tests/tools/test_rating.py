@@ -10,7 +10,7 @@ from evaluation.metrics import rmse
 from evaluation.protocols import RatingCases, rate_cases
 from tests.evaluation.synthetic import taste_groups
 from tools.base import History, TrainSet
-from tools.rating import PREDICTORS, EASERating, ItemKNNRating, create_predictor
+from tools.rating import PREDICTORS, BiasBaseline, EASERating, ItemKNNRating, create_predictor
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +75,14 @@ def test_lookup_and_argument_errors(cases: RatingCases) -> None:
     model = create_predictor("mean").fit(cases.train)
     with pytest.raises(ValueError, match="one item per history"):
         model.predict(cases.train.histories(cases.users[:2]), [1])
+
+
+def test_a_half_life_makes_the_user_bias_follow_the_latest_ratings() -> None:
+    train = TrainSet.from_interactions(taste_groups(n_users=50).interactions, 50, 60)
+    items = np.array([1, 2, 3, 4, 5, 6])
+    rising = History(items, ratings=np.array([1.0, 1.0, 1.0, 1.0, 5.0, 5.0]))
+    falling = History(items, ratings=np.array([5.0, 5.0, 1.0, 1.0, 1.0, 1.0]))
+    plain = create_predictor("pop").fit(train)
+    assert plain.predict([rising], [9])[0] == pytest.approx(plain.predict([falling], [9])[0])
+    recent = BiasBaseline(half_life=2.0).fit(train)
+    assert recent.predict([rising], [9])[0] > recent.predict([falling], [9])[0]

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from evaluation.harness import Advance, Tracker
 
 DEFAULT_MODELS = "random,pop,itemknn,ease,default"
-FORMATS = ("movielens-100k", "movielens-csv", "csv")
 
 _EPILOG = """\
 Protocols (interactions ordered by time with a stable sort; dev = second-last interaction):
@@ -26,7 +25,8 @@ Protocols (interactions ordered by time with a stable sort; dev = second-last in
           items; HR@1,3,5 and NDCG@1,3,5
   full    leave-one-out, rank every item not in the training history; HR@10, NDCG@10,
           Recall@10, MRR
-  rate    leave-one-out, predict the held-out rating; RMSE, MAE
+  rate    leave-one-out, predict the held-out rating; RMSE, MAE (models: the rating
+          predictors of tools/rating.py: random, mean, pop, itemknn, ease, default)
 --split test fits on everything but each user's last interaction and evaluates on it;
 --split dev fits on everything but the last two and evaluates on the second-last.
 Exit status: 0 on success, 2 on errors (unknown model, format or protocol, bad data path)."""
@@ -34,6 +34,8 @@ Exit status: 0 on success, 2 on errors (unknown model, format or protocol, bad d
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `agentrec eval` to the `agentrec` parser."""
+    from recdata.loaders import FORMATS
+
     p = sub.add_parser(
         "eval",
         help="Evaluate recommenders on a dataset with an evaluation protocol.",
@@ -53,7 +55,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="LIST",
         help=f"comma-separated model names (default: {DEFAULT_MODELS})",
     )
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="negative sampling seed")
+    seed_help = "seed of negative sampling and of random (default: %(default)s)"
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=seed_help)
     p.add_argument("--split", default="test", metavar="SPLIT", help=f"one of: {', '.join(SPLITS)}")
     p.add_argument("--json", type=Path, metavar="OUT.json", help="write the results as JSON")
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="write a PNG bar chart")
@@ -71,6 +74,8 @@ def load_data(path: str, format: str | None, columns: str | None) -> Dataset:
             raise ConfigError("the demo dataset is not available in this build")
         demo: Dataset = load_demo()
         return demo
+    from recdata.loaders import FORMATS, load_dataset
+
     if format is None:
         raise ConfigError(f"--format is required with --data PATH; one of: {', '.join(FORMATS)}")
     if format not in FORMATS:
@@ -78,8 +83,6 @@ def load_data(path: str, format: str | None, columns: str | None) -> Dataset:
     folder = Path(path).expanduser()
     if not folder.exists():
         raise DataError(folder, "no such file or folder")
-    from recdata.loaders import load_dataset
-
     return load_dataset(folder, format, columns)
 
 

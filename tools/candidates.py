@@ -69,22 +69,22 @@ class CatalogIndex:
         self._masks: dict[tuple[str, str], np.ndarray] = {}
         self.item_index = dataset.item_index
         inter = dataset.interactions
-        pairs = np.unique(
-            inter.user.astype(np.int64) * max(self.n_items, 1) + inter.item.astype(np.int64)
-        )
-        self.popularity = np.bincount(pairs % max(self.n_items, 1), minlength=self.n_items).astype(
-            np.float64
-        )
+        width = max(self.n_items, 1)
+        pairs = np.unique(inter.user.astype(np.int64) * width + inter.item.astype(np.int64))
+        self.popularity = np.bincount(pairs % width, minlength=self.n_items).astype(np.float64)
+        self._nothing = np.zeros(self.n_items, dtype=bool)
+        self._nothing.flags.writeable = False
 
     def mask(self, attribute: str, value: str) -> np.ndarray:
         """Boolean mask of the items having `value` for `attribute` (read-only, cached)."""
         key = (attribute, value.casefold())
         mask = self._masks.get(key)
         if mask is None:
-            mask = np.zeros(self.n_items, dtype=bool)
             postings = self._postings.get(key)
-            if postings is not None:
-                mask[postings] = True
+            if postings is None:
+                return self._nothing  # unknown pairs are not cached: callers may send anything
+            mask = np.zeros(self.n_items, dtype=bool)
+            mask[postings] = True
             mask.flags.writeable = False
             self._masks[key] = mask
         return mask
@@ -106,7 +106,8 @@ class CatalogIndex:
             known = [self.item_index[i] for i in filters.exclude_item_ids if i in self.item_index]
             keep[np.asarray(known, dtype=np.int64)] = False
         if filters.exclude_seen and history is not None and len(history):
-            keep[np.asarray(history.items, dtype=np.int64)] = False
+            seen = np.asarray(history.items, dtype=np.int64)
+            keep[seen[(seen >= 0) & (seen < self.n_items)]] = False
         return keep
 
 

@@ -214,3 +214,19 @@ def test_no_filter_combination_lets_an_excluded_item_through() -> None:
         got = generate_candidates(scores, DATASET, history, filters, k=DATASET.n_items)
         allowed = {i for i, it in enumerate(DATASET.items) if passes(it, filters, history)}
         assert {c.item_index for c in got} == allowed
+
+
+def test_unknown_attribute_values_select_nothing_and_are_not_cached() -> None:
+    index = catalog_index(DATASET)
+    before = len(index._masks)
+    for n in range(50):
+        assert not index.mask("genres", f"made-up-{n}").any()
+    assert len(index._masks) == before
+    got = generate_candidates(
+        np.arange(DATASET.n_items, dtype=float),
+        DATASET,
+        History.of([0]),
+        CandidateFilters(exclude={"genres": ["made-up"]}),
+        k=3,
+    )
+    assert [c.item_index for c in got] == [23, 22, 21]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from rich.console import Console
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from core.errors import ConfigError
 from recdata.dataset import Dataset
-from tools.base import History, Recommender, TrainSet
+from tools.base import History, Recommender, TrainSet, top_k
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,6 +85,31 @@ def _because(model: Recommender, ds: Dataset, history: History, item: int) -> st
     return "because you watched " + " and ".join(titles) if titles else "popular right now"
 
 
+@dataclass(frozen=True)
+class DemoPick:
+    item: int
+    score: float
+    why: str
+
+
+def recommend_for(
+    ds: Dataset,
+    model: Recommender,
+    history: History,
+    count: int,
+    include_genres: Sequence[str] = (),
+    exclude_genres: Sequence[str] = (),
+) -> list[DemoPick]:
+    """The top `count` unseen items for `history` that pass the genre filters."""
+    scores = model.score([history])[0]
+    allowed = _genre_mask(ds, include_genres, exclude_genres)
+    excluded = np.union1d(history.items, np.flatnonzero(~allowed))
+    return [
+        DemoPick(int(i), float(scores[i]), _because(model, ds, history, int(i)))
+        for i in top_k(scores, count, exclude=excluded)
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.count <= 100:
         raise ConfigError("--count must be between 1 and 100")
@@ -92,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         ds, user_id = _load(args)
     if user_id not in ds.user_index:
         raise ConfigError(f"unknown user {user_id!r} in dataset {ds.name!r}")
+    _genre_mask(ds, args.genre, args.exclude_genre)  # reject unknown genres before training
     from tools import registry
 
     train = TrainSet.from_interactions(ds.interactions, ds.n_users, ds.n_items)
@@ -121,27 +148,17 @@ def run(args: argparse.Namespace) -> int:
     console.print(recent)
 
     started = time.perf_counter()
-    scores = model.score([history])[0]
-    allowed = _genre_mask(ds, args.genre, args.exclude_genre)
-    excluded = np.union1d(history.items, np.flatnonzero(~allowed))
-    from tools.base import top_k
-
-    best = top_k(scores, args.count, exclude=excluded)
+    picks = recommend_for(ds, model, history, args.count, args.genre, args.exclude_genre)
     query_ms = (time.perf_counter() - started) * 1000
-    table = Table(title=f"Top {len(best)} for {user_id} ({query_ms:.1f} ms)")
+    table = Table(title=f"Top {len(picks)} for {user_id} ({query_ms:.1f} ms)")
     table.add_column("#", justify="right")
     table.add_column("title", style="bold")
     table.add_column("genres")
     table.add_column("score", justify="right")
     table.add_column("why")
-    for rank, item in enumerate(best, 1):
-        it = ds.items[int(item)]
-        table.add_row(
-            str(rank),
-            it.title,
-            ", ".join(it.attributes.get("genres", ())),
-            f"{scores[item]:.3f}",
-            _because(model, ds, history, int(item)),
-        )
+    for rank, pick in enumerate(picks, 1):
+        it = ds.items[pick.item]
+        genres = ", ".join(it.attributes.get("genres", ()))
+        table.add_row(str(rank), it.title, genres, f"{pick.score:.3f}", pick.why)
     console.print(table)
     return 0

@@ -11,13 +11,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from core.errors import ConfigError
 from recdata.dataset import Dataset
-from tools.base import History, Recommender, TrainSet, top_k
+from tools.base import History, Recommender, TrainSet
+from tools.candidates import CandidateFilters, generate_candidates
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,22 +52,13 @@ def _load(args: argparse.Namespace) -> tuple[Dataset, str]:
     return ds, args.user or default_user
 
 
-def _genre_mask(ds: Dataset, include: Sequence[str], exclude: Sequence[str]) -> np.ndarray:
-    """True for items that pass the genre filters (case-insensitive)."""
-    want = {g.lower() for g in include}
-    drop = {g.lower() for g in exclude}
+def _check_genres(ds: Dataset, genres: Sequence[str]) -> None:
     known = {g.lower() for g in ds.attribute_values("genres")}
-    unknown = sorted((want | drop) - known)
+    unknown = sorted({g.lower() for g in genres} - known)
     if unknown:
         raise ConfigError(
             f"unknown genre(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
-    ok = np.ones(ds.n_items, dtype=bool)
-    for i, item in enumerate(ds.items):
-        genres = {g.lower() for g in item.attributes.get("genres", ())}
-        if (want and not genres & want) or genres & drop:
-            ok[i] = False
-    return ok
 
 
 def _because(model: Recommender, ds: Dataset, history: History, item: int) -> str:
@@ -101,12 +92,14 @@ def recommend_for(
     exclude_genres: Sequence[str] = (),
 ) -> list[DemoPick]:
     """The top `count` unseen items for `history` that pass the genre filters."""
+    filters = CandidateFilters(
+        include={"genres": list(include_genres)} if include_genres else {},
+        exclude={"genres": list(exclude_genres)} if exclude_genres else {},
+    )
     scores = model.score([history])[0]
-    allowed = _genre_mask(ds, include_genres, exclude_genres)
-    excluded = np.union1d(history.items, np.flatnonzero(~allowed))
     return [
-        DemoPick(int(i), float(scores[i]), _because(model, ds, history, int(i)))
-        for i in top_k(scores, count, exclude=excluded)
+        DemoPick(c.item_index, c.score, _because(model, ds, history, c.item_index))
+        for c in generate_candidates(scores, ds, history, filters, count)
     ]
 
 
@@ -118,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         ds, user_id = _load(args)
     if user_id not in ds.user_index:
         raise ConfigError(f"unknown user {user_id!r} in dataset {ds.name!r}")
-    _genre_mask(ds, args.genre, args.exclude_genre)  # reject unknown genres before training
+    _check_genres(ds, [*args.genre, *args.exclude_genre])
     from tools import registry
 
     train = TrainSet.from_interactions(ds.interactions, ds.n_users, ds.n_items)

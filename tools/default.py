@@ -43,9 +43,14 @@ import scipy.sparse as sp
 
 from tools.base import History, Recommender, TrainSet
 
-FAMILIES = ("cf", "cf_recent", "transition", "trending", "popularity")
+FAMILIES = ("cf", "cf_recent", "transition", "sequential", "trending", "popularity")
 # families that score through an item x item matrix, and the kind explain() reports for them
-ITEM_ITEM_KINDS = {"cf": "similar", "cf_recent": "recent", "transition": "transition"}
+ITEM_ITEM_KINDS = {
+    "cf": "similar",
+    "cf_recent": "recent",
+    "transition": "transition",
+    "sequential": "sequence",
+}
 WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0)
 _NEG = np.float32(-1e9)  # score of excluded or padded candidates during tuning
 
@@ -60,6 +65,9 @@ class Variant:
     def get(self, key: str) -> float:
         return dict(self.params)[key]
 
+    def flag(self, key: str) -> bool:
+        return bool(dict(self.params).get(key, 0.0))
+
     def __str__(self) -> str:
         inner = ", ".join(f"{k}={v:g}" for k, v in self.params)
         return f"{self.family}({inner})"
@@ -67,6 +75,13 @@ class Variant:
 
 def _variant(family: str, **params: float) -> Variant:
     return Variant(family, tuple(sorted((k, float(v)) for k, v in params.items())))
+
+
+def _middle_first(values: Sequence[float]) -> list[float]:
+    """Grid values ordered by distance from the middle of the grid (ties: lower first)."""
+    mid = (len(values) - 1) / 2
+    order = sorted(range(len(values)), key=lambda i: (abs(i - mid), i))
+    return [values[i] for i in order]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,9 +93,15 @@ def ease_matrix(binary: sp.csr_matrix, lam: float) -> np.ndarray:
 
     O(n^2) memory and O(n^3) time.
     """
-    gram = (binary.T @ binary).toarray().astype(np.float64)
-    gram[np.diag_indices_from(gram)] += lam
-    p = np.linalg.inv(gram)
+    return ease_from_gram((binary.T @ binary).toarray().astype(np.float64), lam)
+
+
+def ease_from_gram(gram: np.ndarray, lam: float) -> np.ndarray:
+    """EASE weights from the item Gram matrix X'X (float64, not modified)."""
+    regularised = gram.copy()
+    regularised[np.diag_indices_from(regularised)] += lam
+    p = np.linalg.inv(regularised)
+    del regularised
     b = -p / np.diag(p)[None, :]
     b[np.diag_indices_from(b)] = 0.0
     return b.astype(np.float32)
@@ -160,6 +181,92 @@ def transition_matrix(train: TrainSet, gap: int, alpha: float, back: float = 0.0
     return sp.csr_matrix(sp.diags(scale) @ t, dtype=np.float32)
 
 
+def _collapse_max(
+    rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """A CSR matrix from coordinates where repeated (row, col) keep their largest value."""
+    order = np.lexsort((-vals, cols, rows))
+    r, c, v = rows[order], cols[order], vals[order]
+    first = np.ones(r.shape[0], dtype=bool)
+    first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+    return sp.csr_matrix((v[first], (r[first], c[first])), shape=shape, dtype=np.float32)
+
+
+def recency_steps(history: History, ties: bool = True) -> np.ndarray:
+    """How far back each history item is, 0 for the last: in positions, or, with timestamps,
+    in distinct timestamps (items logged in the same second are equally recent: their order
+    within a burst is often arbitrary)."""
+    n = len(history)
+    if history.timestamps is None or not ties:
+        return np.arange(n - 1, -1, -1, dtype=np.float32)
+    ts = np.asarray(history.timestamps)
+    step = np.concatenate([[0], np.cumsum(ts[1:] != ts[:-1])]).astype(np.float32)
+    return step[-1] - step
+
+
+def _train_steps(train: TrainSet, ties: bool) -> np.ndarray:
+    """Per training row, its index in the user's sequence (of distinct timestamps if
+    `ties`)."""
+    users, ts = train.user_of_row, train.timestamps
+    change = np.ones(train.n_interactions, dtype=np.int64)
+    if ties:
+        change[1:] = (ts[1:] != ts[:-1]) | (users[1:] != users[:-1])
+    cum = np.cumsum(change)
+    return cum - cum[train.indptr[:-1]][users]
+
+
+def sequence_states(train: TrainSet, half: float, window: int, ties: bool) -> sp.csr_matrix:
+    """N x n: row t holds the (at most `window`) items before interaction t in its user's
+    sequence, weighted exp(-(d - 1) / half) for the one d steps back (`recency_steps`; d = 0,
+    a tie, weighs 1 too); repeats keep their largest weight."""
+    users, items = train.user_of_row, train.items
+    steps = _train_steps(train, ties)
+    rows, cols, vals = [], [], []
+    for k in range(1, window + 1):
+        t = np.flatnonzero(users[k:] == users[:-k]) + k
+        d = np.maximum(steps[t] - steps[t - k] - 1, 0).astype(np.float32)
+        rows.append(t)
+        cols.append(items[t - k])
+        vals.append(np.exp(-d / np.float32(half)))
+    shape = (train.n_interactions, train.n_items)
+    if not rows:
+        return sp.csr_matrix(shape, dtype=np.float32)
+    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    summed = sp.csr_matrix((v, (r, c)), shape=shape, dtype=np.float32)
+    if summed.nnz == r.shape[0]:  # no item repeats within a window: nothing to collapse
+        return summed
+    return _collapse_max(r, c, v, shape)
+
+
+def sequential_gram(
+    train: TrainSet, half: float, window: int, ties: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """S'S and S'Y of the linear next-item model (see `sequential_matrix`), dense float64.
+
+    O(N window^2) time, O(n^2) memory.
+    """
+    s = sequence_states(train, half, window, ties)
+    gram = (s.T @ s).toarray().astype(np.float64)
+    n_rows = train.n_interactions
+    y = sp.csr_matrix(
+        (np.ones(n_rows, dtype=np.float32), (np.arange(n_rows), train.items)),
+        shape=(n_rows, train.n_items),
+    )
+    cross = (s.T @ y).toarray().astype(np.float64)
+    return gram, cross
+
+
+def sequential_matrix(gram: np.ndarray, cross: np.ndarray, lam_factor: float) -> np.ndarray:
+    """Dense linear next-item model: B = argmin ||Y - S B||^2 + lam ||B||^2, where row t of
+    S is the recency-weighted state before interaction t (`sequence_states`) and row t of Y
+    is that interaction's item; lam = lam_factor * mean diag(S'S). O(n^3) time.
+    """
+    lam = lam_factor * max(float(np.mean(np.diag(gram))), 1e-6)
+    regularised = gram.copy()
+    regularised[np.diag_indices_from(regularised)] += lam
+    return np.asarray(np.linalg.solve(regularised, cross), dtype=np.float32)
+
+
 # ---------------------------------------------------------------------------------------------
 # Fitted state shared by the component scorers
 
@@ -176,6 +283,31 @@ class _Fitted:
     items_by_time: np.ndarray  # training items in the same order
     cf: dict[float, Any] = field(default_factory=dict)  # lambda (or 0 for kNN) -> matrix
     transitions: dict[tuple[int, float, float], sp.csr_matrix] = field(default_factory=dict)
+    sequential: dict[tuple[float, int, float, bool], np.ndarray] = field(default_factory=dict)
+    # the last sequential S'S, S'Y (variants are ordered so that lambdas of one state follow)
+    _sequential_parts: tuple[Any, np.ndarray, np.ndarray] | None = None
+    _gram: np.ndarray | None = None  # X'X for dense EASE
+
+    def release_caches(self) -> None:
+        """Drop the intermediate Gram matrices (O(n^2) each) once no model needs them."""
+        self._sequential_parts = None
+        self._gram = None
+
+    def matrix_key(self, variant: Variant) -> tuple[str, Any] | None:
+        """Which cached matrix a variant scores with (None: no matrix)."""
+        if variant.family in ("cf", "cf_recent"):
+            return ("cf", variant.get("lam") if self.dense else 0.0)
+        if variant.family == "transition":
+            return ("transition", _transition_key(variant))
+        if variant.family == "sequential":
+            return ("sequential", _sequential_key(variant))
+        return None
+
+    def keep_only(self, keys: set[tuple[str, Any] | None]) -> None:
+        """Free every cached matrix whose key is not in `keys`."""
+        self.cf = {k: v for k, v in self.cf.items() if ("cf", k) in keys}
+        self.transitions = {k: v for k, v in self.transitions.items() if ("transition", k) in keys}
+        self.sequential = {k: v for k, v in self.sequential.items() if ("sequential", k) in keys}
 
     @classmethod
     def build(cls, train: TrainSet, dense: bool, knn_neighbors: int) -> _Fitted:
@@ -193,21 +325,52 @@ class _Fitted:
         key = lam if self.dense else 0.0
         if key not in self.cf:
             binary = self.train.binary_matrix
-            self.cf[key] = (
-                ease_matrix(binary, lam) if self.dense else knn_matrix(binary, self.knn_neighbors)
-            )
+            if self.dense:
+                if self._gram is None:
+                    self._gram = (binary.T @ binary).toarray().astype(np.float64)
+                self.cf[key] = ease_from_gram(self._gram, lam)
+            else:
+                self.cf[key] = knn_matrix(binary, self.knn_neighbors)
         return self.cf[key]
 
     def transition(self, variant: Variant) -> sp.csr_matrix:
-        gap, alpha, back = int(variant.get("gap")), variant.get("alpha"), variant.get("back")
-        key = (gap, alpha, back)
+        key = _transition_key(variant)
         if key not in self.transitions:
-            self.transitions[key] = transition_matrix(self.train, gap, alpha, back)
+            self.transitions[key] = transition_matrix(self.train, *key)
         return self.transitions[key]
+
+    def sequential_model(self, variant: Variant) -> np.ndarray:
+        key = _sequential_key(variant)
+        if key not in self.sequential:
+            half, window, lam, ties = key
+            state = (half, window, ties)
+            if self._sequential_parts is None or self._sequential_parts[0] != state:
+                self._sequential_parts = None  # free the old pair before building the new
+                self._sequential_parts = (state, *sequential_gram(self.train, *state))
+            _, gram, cross = self._sequential_parts
+            self.sequential[key] = sequential_matrix(gram, cross, lam)
+        return self.sequential[key]
+
+
+def _transition_key(variant: Variant) -> tuple[int, float, float]:
+    return int(variant.get("gap")), variant.get("alpha"), variant.get("back")
+
+
+def _sequential_key(variant: Variant) -> tuple[float, int, float, bool]:
+    return (
+        variant.get("half"),
+        int(variant.get("window")),
+        variant.get("lam"),
+        variant.flag("ties"),
+    )
 
 
 def _history_weights(
-    histories: Sequence[History], n_items: int, half: float | None, last: int | None = None
+    histories: Sequence[History],
+    n_items: int,
+    half: float | None,
+    last: int | None = None,
+    ties: bool = False,
 ) -> sp.csr_matrix:
     """B x n matrix of history weights: 1 (half None) or exp(-k / half) for the item k
     positions from the end; repeats keep their largest weight; only the `last` items if set."""
@@ -217,8 +380,8 @@ def _history_weights(
         items = np.asarray(h.items, dtype=np.int64)
         if last is not None:
             items = items[-last:]
-        k = np.arange(items.shape[0] - 1, -1, -1, dtype=np.float32)
-        w = np.ones_like(k) if half is None else np.exp(-k / np.float32(half))
+        k = recency_steps(h, ties)[-items.shape[0] :] if items.shape[0] else np.zeros(0)
+        w = np.ones(k.shape[0], np.float32) if half is None else np.exp(-k / np.float32(half))
         cols_list.append(items)
         vals_list.append(w)
         indptr[b + 1] = indptr[b] + items.shape[0]
@@ -254,15 +417,20 @@ def _query_weights(variant: Variant, histories: Sequence[History], n: int) -> sp
     """The history weights an item-item family multiplies with its item matrix."""
     if variant.family == "cf":
         return _history_weights(histories, n, None)
-    half = variant.get("half")
+    half, ties = variant.get("half"), variant.flag("ties")
     if variant.family == "cf_recent":
-        return _history_weights(histories, n, half)
-    return _history_weights(histories, n, half, last=max(1, math.ceil(4 * half)))
+        return _history_weights(histories, n, half, ties=ties)
+    if variant.family == "sequential":
+        # the same weights as the training states (`sequence_states`)
+        return _history_weights(histories, n, half, int(variant.get("window")), ties)
+    return _history_weights(histories, n, half, max(1, math.ceil(4 * half)), ties)
 
 
 def _item_matrix(fitted: _Fitted, variant: Variant) -> Any:
     if variant.family == "transition":
         return fitted.transition(variant)
+    if variant.family == "sequential":
+        return fitted.sequential_model(variant)
     return fitted.cf_matrix(variant.get("lam"))
 
 
@@ -320,11 +488,17 @@ class DefaultRecommender(Recommender):
         transition_halves: Sequence[float] = (1.0, 3.0),
         transition_backs: Sequence[float] = (0.0, 0.3),
         trending_fractions: Sequence[float] = (0.003, 0.03),
+        sequential_halves: Sequence[float] = (3.0, 8.0, 16.0),
+        sequential_lambda_factors: Sequence[float] = (0.3, 1.0, 3.0),
+        sequential_window: int = 50,
+        dense_budget: float = 2e12,
         knn_neighbors: int = 100,
         tune: bool = True,
         tune_users: int = 2000,
+        tune_holdout: int = 2,
         pool_per_variant: int = 100,
         coordinate_passes: int = 3,
+        shortlist: int = 3,
         seed: int = 0,
         weights: dict[str, float] | None = None,
         variants: dict[str, dict[str, float]] | None = None,
@@ -337,11 +511,17 @@ class DefaultRecommender(Recommender):
         self.transition_halves = tuple(float(x) for x in transition_halves)
         self.transition_backs = tuple(float(x) for x in transition_backs)
         self.trending_fractions = tuple(float(x) for x in trending_fractions)
+        self.sequential_halves = tuple(float(x) for x in sequential_halves)
+        self.sequential_lambda_factors = tuple(float(x) for x in sequential_lambda_factors)
+        self.sequential_window = sequential_window
+        self.dense_budget = dense_budget
         self.knn_neighbors = knn_neighbors
         self.tune = tune
         self.tune_users = tune_users
+        self.tune_holdout = tune_holdout
         self.pool_per_variant = pool_per_variant
         self.coordinate_passes = coordinate_passes
+        self.shortlist = shortlist
         self.seed = seed
         self.weights = weights
         self.variants = variants
@@ -356,28 +536,55 @@ class DefaultRecommender(Recommender):
         return max(50, round(fraction * n_interactions))
 
     def candidate_variants(self, train: TrainSet, dense: bool) -> dict[str, list[Variant]]:
-        """The variants each family may choose from for this training set."""
+        """The variants each family may choose from for this training set.
+
+        Dense variants (one EASE lambda, one sequential model) cost O(n^3) each; at most
+        `dense_budget / n^3` of them (>= 2) are tried, grid values nearest the middle first.
+        """
         mean_pop = train.n_interactions / max(1, train.n_items)
-        lams = tuple(round(c * mean_pop, 1) for c in self.ease_lambda_factors) if dense else (0.0,)
-        out: dict[str, list[Variant]] = {
+        # position- or timestamp-based recency: the same thing unless timestamps tie
+        same_time = (train.timestamps[1:] == train.timestamps[:-1]) & (
+            train.user_of_row[1:] == train.user_of_row[:-1]
+        )
+        tie_options = (0.0, 1.0) if same_time.any() else (0.0,)
+        solves = max(2, int(self.dense_budget / float(train.n_items) ** 3))
+        n_lams = min(len(self.ease_lambda_factors), max(1, solves // 3))
+        factors = _middle_first(self.ease_lambda_factors)[:n_lams]
+        lams = tuple(round(c * mean_pop, 1) for c in factors) if dense else (0.0,)
+        sequential = [
+            _variant("sequential", half=h, window=self._sequential_window(h), lam=f, ties=t)
+            for h in _middle_first(self.sequential_halves)
+            for t in tie_options
+            for f in _middle_first(self.sequential_lambda_factors)
+        ]
+        # keep whole lambda groups of one state together (they share S'S)
+        sequential = sequential[: max(1, solves - n_lams)] if dense else []
+        return {
             "cf": [_variant("cf", lam=lam) for lam in lams],
             "cf_recent": [
-                _variant("cf_recent", lam=lam, half=h) for lam in lams for h in self.recent_halves
+                _variant("cf_recent", lam=lam, half=h, ties=t)
+                for lam in lams
+                for h in self.recent_halves
+                for t in tie_options
             ],
             "transition": [
-                _variant("transition", gap=g, alpha=a, half=h, back=bk)
+                _variant("transition", gap=g, alpha=a, half=h, back=bk, ties=t)
                 for g in self.transition_gaps
                 for a in self.transition_alphas
                 for h in self.transition_halves
                 for bk in self.transition_backs
+                for t in tie_options
             ],
+            "sequential": sequential,
             "trending": [
                 _variant("trending", window=self._window(train.n_interactions, f))
                 for f in self.trending_fractions
             ],
             "popularity": [_variant("popularity")],
         }
-        return out
+
+    def _sequential_window(self, half: float) -> int:
+        return max(1, min(self.sequential_window, math.ceil(3 * half)))
 
     def _default_blend(self, train: TrainSet, dense: bool) -> dict[str, tuple[Variant, float]]:
         mean_pop = train.n_interactions / max(1, train.n_items)
@@ -404,9 +611,17 @@ class DefaultRecommender(Recommender):
             ),
             "popularity": _variant("popularity"),
         }
+        if dense:
+            half = self.sequential_halves[len(self.sequential_halves) // 2]
+            variants["sequential"] = _variant(
+                "sequential",
+                half=half,
+                window=self._sequential_window(half),
+                lam=self.sequential_lambda_factors[len(self.sequential_lambda_factors) // 2],
+            )
         for fam, params in (self.variants or {}).items():
             variants[fam] = _variant(fam, **params)
-        return {f: (variants[f], float(weights.get(f, 0.0))) for f in FAMILIES}
+        return {f: (v, float(weights.get(f, 0.0))) for f, v in variants.items()}
 
     # -- fit -------------------------------------------------------------------------------
 
@@ -422,10 +637,9 @@ class DefaultRecommender(Recommender):
             self._blend = {"popularity": (_variant("popularity"), 1.0)}
         self._fitted = _Fitted.build(train, dense, self.knn_neighbors)
         for variant, _ in self._blend.values():  # build matrices now, not on first query
-            if variant.family in ("cf", "cf_recent"):
-                self._fitted.cf_matrix(variant.get("lam"))
-            elif variant.family == "transition":
-                self._fitted.transition(variant)
+            if variant.family in ITEM_ITEM_KINDS:
+                _item_matrix(self._fitted, variant)
+        self._fitted.release_caches()
         self.chosen_ = {
             "method": "ease" if dense else "sparse_knn",
             "weights": {f: w for f, (_, w) in self._blend.items()},
@@ -434,29 +648,51 @@ class DefaultRecommender(Recommender):
         return self
 
     def _tune(self, train: TrainSet, dense: bool) -> tuple[dict[str, tuple[Variant, float]], dict]:
-        inner, users, targets = inner_split(train)
-        histories = inner.histories(users)
-        valid = np.array(
-            [
-                len(h) > 0 and t not in set(h.items.tolist())
-                for h, t in zip(histories, targets, strict=True)
-            ],
-            dtype=bool,
-        )
-        users, targets = users[valid], targets[valid]
-        if users.shape[0] == 0:
-            return self._default_blend(train, dense), {}
-        if users.shape[0] > self.tune_users:
+        inner, users, target_rows = inner_split(train, self.tune_holdout)
+        if np.unique(users).shape[0] > self.tune_users:
             rng = np.random.default_rng(self.seed)
-            pick = np.sort(rng.choice(users.shape[0], self.tune_users, replace=False))
-            users, targets = users[pick], targets[pick]
-        histories = inner.histories(users)
+            picked = rng.choice(np.unique(users), self.tune_users, replace=False)
+            keep = np.isin(users, picked)
+            users, target_rows = users[keep], target_rows[keep]
+        # a case: the user's training history up to the held-out row, and that row's item
+        histories = [
+            History(train.items[lo:row], train.timestamps[lo:row])
+            for lo, row in zip(train.indptr[users].tolist(), target_rows.tolist(), strict=True)
+        ]
+        targets = train.items[target_rows]
+        # the protocols rank only items outside the history: a repeat cannot be hit
+        valid = [
+            t not in set(h.items.tolist()) for h, t in zip(histories, targets.tolist(), strict=True)
+        ]
+        histories = [h for h, ok in zip(histories, valid, strict=True) if ok]
+        targets = targets[np.asarray(valid, dtype=bool)]
+        if not histories:
+            return self._default_blend(train, dense), {}
         fitted = _Fitted.build(inner, dense, self.knn_neighbors)
         candidates = self.candidate_variants(inner, dense)
-        variants = [v for fam in FAMILIES for v in candidates[fam]]
+        # stage 1: every variant alone (exact full ranking), keeping a shortlist per family
+        solo: dict[Variant, float] = {}
+        shortlists: dict[str, list[Variant]] = {}
+        for fam in FAMILIES:
+            for i, variant in enumerate(candidates.get(fam, [])):
+                solo[variant] = solo_ndcg(fitted, variant, histories, targets)
+                # a stable sort: earlier (more central) variants win ties
+                ranked = sorted([*shortlists.get(fam, []), variant], key=lambda v: -solo[v])
+                shortlists[fam] = ranked[: self.shortlist]
+                needed = {fitted.matrix_key(v) for vs in shortlists.values() for v in vs}
+                needed |= {fitted.matrix_key(v) for v in candidates[fam][i + 1 :]}
+                needed |= {
+                    fitted.matrix_key(v)
+                    for later in FAMILIES[FAMILIES.index(fam) + 1 :]
+                    for v in candidates.get(later, [])
+                }
+                fitted.keep_only(needed)
+        fitted.release_caches()
+        # stage 2: blend the shortlisted variants
+        variants = [v for fam in FAMILIES for v in shortlists.get(fam, [])]
         table = ValidationTable.compute(fitted, variants, histories, targets, self.pool_per_variant)
-        blend, score = coordinate_ascent(table, candidates, self.coordinate_passes)
-        report = {f"solo {v}": table.ndcg({v: 1.0}) for v in variants}
+        blend, score = coordinate_ascent(table, shortlists, solo, self.coordinate_passes)
+        report = {f"solo {v}": value for v, value in solo.items()}
         report["blend"] = score
         return blend, report
 
@@ -474,7 +710,8 @@ class DefaultRecommender(Recommender):
         if not histories:
             return out
         for variant, weight in self._blend.values():
-            out += np.float32(weight) * standardise(raw_scores(fitted, variant, histories))
+            raw = raw_scores(fitted, variant, histories)
+            out += np.float32(weight) * standardise(raw)
         # a history-free row (empty history, or only unknown items) falls back on popularity
         # unless the blend already ranks it by a history-free signal
         flat = out.max(axis=1) == out.min(axis=1)
@@ -518,14 +755,20 @@ class DefaultRecommender(Recommender):
 # Self-tuning
 
 
-def inner_split(train: TrainSet) -> tuple[TrainSet, np.ndarray, np.ndarray]:
-    """Hold out the last interaction of every user with at least two: (rest, users, items)."""
+def inner_split(train: TrainSet, holdout: int = 1) -> tuple[TrainSet, np.ndarray, np.ndarray]:
+    """Hold out the last `holdout` interactions of every user with more than that.
+
+    Returns the remaining training set, and per held-out row its user and its row index in
+    `train` (users ascending, rows in time order).
+    """
     counts = np.diff(train.indptr)
-    has_target = counts >= 2
-    last_rows = train.indptr[1:][has_target] - 1
+    has_target = counts > holdout
+    ends = train.indptr[1:][has_target]
+    held_rows = (ends[:, None] - np.arange(holdout, 0, -1)[None, :]).ravel()
+    held_users = np.repeat(np.flatnonzero(has_target), holdout)
     keep = np.ones(train.n_interactions, dtype=bool)
-    keep[last_rows] = False
-    new_counts = counts - has_target.astype(np.int64)
+    keep[held_rows] = False
+    new_counts = counts - holdout * has_target.astype(np.int64)
     indptr = np.zeros(train.n_users + 1, dtype=np.int64)
     np.cumsum(new_counts, out=indptr[1:])
     inner = TrainSet(
@@ -536,7 +779,36 @@ def inner_split(train: TrainSet) -> tuple[TrainSet, np.ndarray, np.ndarray]:
         ratings=train.ratings[keep],
         timestamps=train.timestamps[keep],
     )
-    return inner, np.flatnonzero(has_target).astype(np.int64), train.items[last_rows]
+    return inner, held_users.astype(np.int64), held_rows.astype(np.int64)
+
+
+def solo_ndcg(
+    fitted: _Fitted,
+    variant: Variant,
+    histories: list[History],
+    targets: np.ndarray,
+    budget: float = 5e7,
+) -> float:
+    """Mean NDCG@10 of one variant alone, ranking each target among all items outside its
+    history (ties: lower index first, as the evaluation harness)."""
+    n = fitted.train.n_items
+    chunk = max(8, min(2048, int(budget / max(1, n))))
+    gains = []
+    for lo in range(0, len(histories), chunk):
+        hs = histories[lo : lo + chunk]
+        tg = targets[lo : lo + chunk]
+        scores = raw_scores(fitted, variant, hs)
+        for b, h in enumerate(hs):
+            scores[b, np.asarray(h.items, dtype=np.int64)] = -np.inf
+        rows = np.arange(len(hs))
+        target = scores[rows, tg]
+        ahead = (scores > target[:, None]).sum(axis=1)
+        tied = scores == target[:, None]
+        # only tied items with a lower index rank ahead
+        tied_before = np.cumsum(tied, axis=1)[rows, tg] - 1
+        rank = ahead + tied_before
+        gains.append(np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0))
+    return float(np.concatenate(gains).mean()) if gains else 0.0
 
 
 @dataclass
@@ -602,13 +874,21 @@ class ValidationTable:
             row += b
         return cls(variants, scores, target_col)
 
-    def ndcg(self, blend: dict[Variant, float]) -> float:
-        """Mean NDCG@10 of the target under the weighted sum of the given variants."""
+    def combine(self, blend: dict[Variant, float]) -> np.ndarray:
+        """The weighted sum of the given variants' standardised scores, (V, P)."""
         total = np.zeros((self.scores.shape[1], self.scores.shape[2]), dtype=np.float32)
         index = {v: i for i, v in enumerate(self.variants)}
         for v, w in blend.items():
             if w:
                 total += np.float32(w) * self.scores[index[v]]
+        return total
+
+    def ndcg(self, blend: dict[Variant, float]) -> float:
+        """Mean NDCG@10 of the target under the weighted sum of the given variants."""
+        return self.ndcg_of(self.combine(blend))
+
+    def ndcg_of(self, total: np.ndarray) -> float:
+        """Mean NDCG@10 of the target under blended pool scores `total`."""
         target = total[np.arange(total.shape[0]), self.target_col]
         cols = np.arange(total.shape[1])[None, :]
         # ties count as ahead when their column (= item order in the pool) is lower, as in
@@ -622,39 +902,42 @@ class ValidationTable:
 
 
 def coordinate_ascent(
-    table: ValidationTable, candidates: dict[str, list[Variant]], passes: int
+    table: ValidationTable,
+    shortlists: dict[str, list[Variant]],
+    solo: dict[Variant, float],
+    passes: int,
 ) -> tuple[dict[str, tuple[Variant, float]], float]:
-    """Pick each family's variant and weight to maximise validation NDCG@10.
+    """Pick each family's variant (from its shortlist) and weight to maximise NDCG@10.
 
-    Starts from the best single variant; then, family by family, tries every (variant,
-    weight) pair with the others fixed and keeps strict improvements. Deterministic.
+    Starts from the best single variant; then goes family by family, tries every
+    (variant, weight) pair with the others fixed and keeps strict improvements, for at most
+    `passes` rounds. Deterministic. Returns the blend and its validation NDCG@10.
     """
-    solo = {v: table.ndcg({v: 1.0}) for fam in FAMILIES for v in candidates[fam]}
-    blend: dict[str, tuple[Variant, float]] = {}
-    for fam in FAMILIES:
-        best_v = max(candidates[fam], key=lambda v: (solo[v], -candidates[fam].index(v)))
-        blend[fam] = (best_v, 0.0)
-    first = max(FAMILIES, key=lambda f: (solo[blend[f][0]], -FAMILIES.index(f)))
-    blend[first] = (blend[first][0], 1.0)
-    best = solo[blend[first][0]]
-
-    def value(b: dict[str, tuple[Variant, float]]) -> float:
-        return table.ndcg({v: w for v, w in b.values()})
-
+    families = [f for f in FAMILIES if shortlists.get(f)]
+    ranked = shortlists
+    blend = {fam: (ranked[fam][0], 0.0) for fam in families}
+    first = max(families, key=lambda f: (solo[ranked[f][0]], -families.index(f)))
+    blend[first] = (ranked[first][0], 1.0)
+    best = table.ndcg({ranked[first][0]: 1.0})
+    index = {v: i for i, v in enumerate(table.variants)}
+    trial = np.empty((table.scores.shape[1], table.scores.shape[2]), dtype=np.float32)
     for _ in range(passes):
         improved = False
-        for fam in FAMILIES:
-            for v in candidates[fam]:
+        for fam in families:
+            others = {v: w for f, (v, w) in blend.items() if f != fam}
+            if not any(others.values()):
+                others = {}
+            base = table.combine(others)
+            for v in ranked[fam]:
                 for w in WEIGHT_GRID:
-                    if (v, w) == blend[fam]:
+                    if (v, w) == blend[fam] or (w == 0 and not others):
                         continue
-                    trial = dict(blend)
-                    trial[fam] = (v, w)
-                    if all(tw == 0 for _, tw in trial.values()):
-                        continue
-                    got = value(trial)
+                    np.multiply(table.scores[index[v]], np.float32(w), out=trial)
+                    trial += base
+                    got = table.ndcg_of(trial)
                     if got > best + 1e-9:
-                        best, blend, improved = got, trial, True
+                        best, improved = got, True
+                        blend = {**blend, fam: (v, w)}
         if not improved:
             break
     return blend, best

@@ -104,12 +104,15 @@ def test_tuning_sees_only_the_training_data() -> None:
     np.testing.assert_array_equal(a.score(probe), b.score(probe))
 
 
-def test_inner_split_holds_out_each_users_last_interaction() -> None:
-    train = _trainset(_interactions([[1, 2, 3], [4], [5, 6]]))
-    inner, users, targets = inner_split(train)
-    assert users.tolist() == [0, 2]
-    assert targets.tolist() == [3, 6]
-    assert [inner.history(u).items.tolist() for u in range(3)] == [[1, 2], [4], [5]]
+def test_inner_split_holds_out_each_users_last_interactions() -> None:
+    train = _trainset(_interactions([[1, 2, 3], [4], [5, 6], [7, 8, 9, 10]]))
+    inner, users, rows = inner_split(train, holdout=2)
+    assert users.tolist() == [0, 0, 3, 3]
+    assert train.items[rows].tolist() == [2, 3, 9, 10]
+    assert [inner.history(u).items.tolist() for u in range(4)] == [[1], [4], [5, 6], [7, 8]]
+    inner, users, rows = inner_split(train, holdout=1)
+    assert users.tolist() == [0, 2, 3]
+    assert train.items[rows].tolist() == [3, 6, 10]
 
 
 def test_fit_is_deterministic_and_leaves_train_untouched() -> None:
@@ -154,7 +157,7 @@ def test_explain_names_the_history_items_that_drove_a_score() -> None:
     reasons = model.explain(history, 13)
     assert reasons, "the top recommendation must have an explanation"
     assert {item for item, _, _ in reasons} <= set(history.items.tolist())
-    assert {kind for _, _, kind in reasons} <= {"similar", "recent", "transition"}
+    assert {kind for _, _, kind in reasons} <= {"similar", "recent", "transition", "sequence"}
     assert reasons[0][0] == 12 and reasons[0][1] > 0
 
 

@@ -191,7 +191,7 @@ def _spawn(
         return {"model": name, "status": "timeout", "reason": f"no result within {timeout:.0f} s"}
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        return {"model": name, "status": "error", "reason": tail[0]}
+        return {"model": name, "status": "error", "reason": f"exit {done.returncode}: {tail[0]}"}
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

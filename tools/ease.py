@@ -13,8 +13,10 @@ default model (`default` in tools.registry), which scales to large catalogs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Self
+import ctypes
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Self
 
 import numpy as np
 import scipy.linalg
@@ -46,7 +48,8 @@ class EASE(Recommender):
         x = train.binary_matrix.astype(np.float64)
         gram = np.asarray((x.T @ x).toarray(), dtype=np.float64)
         gram[np.diag_indices(n)] += self.l2
-        precision = _spd_inverse(gram)
+        with _single_threaded_openblas():
+            precision = _spd_inverse(gram)
         diagonal = np.diag(precision).copy()
         precision /= -diagonal[np.newaxis, :]
         precision[np.diag_indices(n)] = 0.0
@@ -60,11 +63,41 @@ class EASE(Recommender):
         return np.asarray(h @ self.weights, dtype=np.float32)
 
 
+@contextmanager
+def _single_threaded_openblas() -> Iterator[None]:
+    """Run OpenBLAS single-threaded in this thread, for every OpenBLAS loaded (Linux).
+
+    Workaround: the threaded Cholesky of OpenBLAS 0.3.31 (as shipped in the numpy and scipy
+    wheels) segfaulted on a 20,000-item Gram matrix on the 2-core benchmark machine, while
+    the single-threaded one ran, and no slower there. Elsewhere this is a no-op.
+    """
+    restore: list[tuple[Any, int]] = []
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:
+        paths = set()
+    for path in sorted(p for p in paths if p.startswith("/")):
+        try:
+            set_threads = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        set_threads.restype = ctypes.c_int
+        set_threads.argtypes = [ctypes.c_int]
+        restore.append((set_threads, int(set_threads(1))))
+    try:
+        yield
+    finally:
+        for set_threads, previous in restore:
+            set_threads(previous)
+
+
 def _spd_inverse(matrix: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric positive definite matrix via Cholesky, overwriting `matrix`."""
-    # the transpose of a C-ordered symmetric matrix is the same matrix in Fortran order,
-    # which LAPACK can overwrite without a copy
-    factor, info = scipy.linalg.lapack.dpotrf(matrix.T, lower=True, overwrite_a=True)
+    # LAPACK overwrites Fortran-ordered arrays in place; a C-ordered symmetric matrix is its
+    # own transpose, and the transpose is Fortran-ordered
+    fortran = matrix if matrix.flags.f_contiguous else matrix.T
+    factor, info = scipy.linalg.lapack.dpotrf(fortran, lower=True, overwrite_a=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"Cholesky factorisation failed (info={info})")
     inverse, info = scipy.linalg.lapack.dpotri(factor, lower=True, overwrite_c=True)

@@ -12,6 +12,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from recdata.dataset import Dataset, Item
+from recdata.loaders import load_dataset
 from tools.base import History
 from tools.embeddings import HashedNgramEmbeddings, ItemContentIndex, item_text
 
@@ -136,3 +137,15 @@ def test_any_embeddings_can_be_plugged_in() -> None:
 def test_rejects_degenerate_dimensions(dims: int) -> None:
     with pytest.raises(ValueError, match="dims"):
         HashedNgramEmbeddings(dims=dims)
+
+
+def test_search_finds_movielens_titles(ml100k_path: Path) -> None:
+    dataset = load_dataset(ml100k_path, "movielens-100k")
+    index = ItemContentIndex.build(dataset)
+    for query, title in [
+        ("toy story", "Toy Story (1995)"),
+        ("Star Wars", "Star Wars (1977)"),
+        ("godfather", "Godfather, The (1972)"),
+    ]:
+        found = [dataset.items[i].title for i, _ in index.search(query, k=3)]
+        assert title in found, (query, found)

@@ -6,9 +6,11 @@ diag(B) = 0, on the binarised user-item matrix X. The closed form is
     P = (XᵀX + λI)⁻¹,   B[i, j] = -P[i, j] / P[j, j]  (i != j),   B[j, j] = 0.
 
 Cost: the Gram matrix and its inverse are dense, so training takes O(n_items³) time and
-O(n_items²) memory (float64: 8·n_items² bytes, about 3.2 GB at 20,000 items, plus B in
-float32 for scoring). That is why `max_items` guards it: above it, use the project's own
-default model (`default` in tools.registry), which scales to large catalogs.
+O(n_items²) memory (the float64 Gram matrix, inverted in place: 8·n_items² bytes, plus B in
+float32 for scoring). At 20,000 items that measured 144 s and a 4.7 GB peak on the 2-core
+benchmark machine (benchmarks/results/scale_ease_20k.json). That is why `max_items` guards
+it: above it, use the project's own default model (`default` in tools.registry), which
+scales to large catalogs.
 """
 
 from __future__ import annotations

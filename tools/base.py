@@ -129,8 +129,10 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.n
         return np.zeros(0, dtype=np.int64)
     if k < s.shape[0]:
         kth = s[np.argpartition(-s, k - 1)[k - 1]]
-        # every item tied with the k-th score competes, so the lowest indices win ties
-        cand = np.flatnonzero(s >= kth)
+        above = np.flatnonzero(s > kth)
+        # items tied with the k-th score fill the rest, lowest indices first
+        tied = np.flatnonzero(s == kth)[: k - above.shape[0]]
+        cand = np.concatenate((above, tied))
     else:
         cand = np.flatnonzero(np.isfinite(s))
     order = np.lexsort((cand, -s[cand]))[:k]

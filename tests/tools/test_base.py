@@ -48,3 +48,13 @@ def test_top_k_orders_breaks_ties_by_index_and_excludes() -> None:
     assert top_k(scores, 3, exclude=np.array([1])).tolist() == [4, 0, 2]
     assert top_k(scores, 10).tolist() == [1, 4, 0, 2, 3]
     assert top_k(np.array([1.0, 2.0]), 5, exclude=np.array([0, 1])).tolist() == []
+
+
+def test_top_k_matches_a_full_sort_with_many_ties() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(1, 60))
+        scores = rng.integers(0, 4, size=n).astype(float)
+        k = int(rng.integers(1, 70))
+        expected = sorted(range(n), key=lambda i: (-scores[i], i))[:k]
+        assert top_k(scores, k).tolist() == expected

@@ -1,34 +1,49 @@
-"""The default recommender: a self-tuning blend of collaborative, sequential and trend signals.
+"""The default recommender: a self-tuning blend of collaborative and sequential signals.
 
 EASE and item-kNN read a history as an unordered set; what the user did *most recently* is the
-signal they ignore. This model scores every item as a weighted sum of per-user standardised
+signal they ignore. This model scores every item as a weighted sum of per-user z-scored
 component scores:
 
 - `cf`: item-to-item collaborative filtering on the whole history (dense EASE up to
   `dense_max_items` items, a top-k pruned cosine item-kNN above).
 - `cf_recent`: the same item-item model applied to a recency-weighted history (weight
-  exp(-k / h) for the item k positions from the end).
+  exp(-k / h) for the item k steps from the end).
 - `transition`: item-to-item transition counts (a -> b when b follows a within `gap`
-  positions in a training sequence, weighted 1/distance, rows normalised by source
-  frequency^alpha), queried from the last items of the history with recency decay.
+  positions in a training sequence, weighted 1/distance, plus `back`/distance the other
+  way; rows divided by the source's total^alpha), queried from the last items with decay.
+- `sequential` (dense only): a linear next-item model, ridge regression from the
+  recency-weighted state of the previous `window` items to the next item (closed form).
 - `trending`: how popular each item was in the last `window` training interactions before the
-  user's last timestamp (the catalogue's state "now"; training data only).
-- `popularity`: distinct users per item (the fallback for empty histories).
+  history's last timestamp (the catalogue's state "now"; training data only).
+- `popularity`: distinct users per item.
+A history with no usable signal (empty, unknown items) falls back on popularity.
 
-`fit(train)` tunes itself on `train` only: it holds out the last interaction of each user's
-training history, fits every candidate component variant on the rest, scores a (seeded)
-sample of those users, picks each component's variant and the blend weights by coordinate
-ascent on NDCG@10 over a full ranking (all items outside the inner history), then refits the
-chosen variants on all of `train`. When `train` is the test split's training data, that inner
-hold-out is exactly the dev target, so nothing is ever tuned on test targets.
+Recency is counted in positions or, as a tuned option when timestamps tie (MovieLens logs
+whole rating sessions in the same second, in arbitrary order), in distinct timestamps.
+Histories without timestamps (anonymous sessions) use positions and take "now" as the end of
+the training data.
 
-Complexity (n items, N interactions, U users, L history length, k = `knn_neighbors`):
-- dense EASE: O(n^2) memory, O(n^3) time per regularisation value (one inverse each);
-- sparse item-kNN: O(sum_u L_u^2) time for the co-occurrence counts (computed in item
-  blocks), O(n k) memory;
-- transitions: O(N * gap) time and memory; trending: O(N log N) to sort, O(window + n) per
-  query; tuning: O(variants * V * n) for V validation users (<= `tune_users`).
-- query: O(L n) dense EASE, O(L k + n) sparse, plus O(window + n) for trending.
+`fit(train)` tunes itself on `train` only. It holds out the last `tune_holdout` (2)
+interactions of each training history, fits every candidate variant on the rest, and scores
+each held-out interaction from the history before it (a seeded sample of at most
+`tune_users` users), ranking it among every item outside that history. Stage 1 scores every
+variant alone (NDCG@10) and keeps a shortlist per family; stage 2 picks one shortlisted
+variant and a weight per family by coordinate ascent on NDCG@10 of the blend. The chosen
+variants are then refitted on all of `train`; `chosen_` and `validation_` record the choice.
+When `train` is the test split's training data, the held-out interactions are the dev target
+and the one before it, so nothing is ever tuned on a test target.
+
+Complexity (n items, N interactions, L history length, V validation cases, k neighbours):
+- dense EASE: O(n^2) memory, O(n^3) time per regularisation value;
+- sequential: O(N window^2) for S'S plus O(n^3) per regularisation value, O(n^2) memory;
+  dense variants are capped at `dense_budget / n^3` per fit (n = 8,000: 3);
+- sparse item-kNN (n > `dense_max_items`): O(sum_u L_u^2) for the co-occurrences (item
+  blocks), O(n k) memory; transitions: O(N gap); trending: O(N log N) once;
+- tuning: O(variants V n) to score, O(shortlisted V P) memory for the blend table (P: pool of
+  candidate items per case, all items when small);
+- query: O(L n) dense, O(L k + n) sparse, plus O(window + n) for trending.
+Measured (2 cores): MovieLens 100K fit ~25 s; 100k items / 1M interactions fit ~150 s and
+p50 ~2.5 ms per top-50 query (benchmarks/scale.py).
 """
 
 from __future__ import annotations
@@ -372,30 +387,27 @@ def _history_weights(
     last: int | None = None,
     ties: bool = False,
 ) -> sp.csr_matrix:
-    """B x n matrix of history weights: 1 (half None) or exp(-k / half) for the item k
-    positions from the end; repeats keep their largest weight; only the `last` items if set."""
-    indptr = np.zeros(len(histories) + 1, dtype=np.int64)
-    cols_list, vals_list = [], []
+    """B x n matrix of history weights: 1 (half None) or exp(-k / half) for the item k steps
+    from the end (`recency_steps`); only the `last` items if set; repeats keep their largest
+    weight; item indices outside the catalogue are ignored."""
+    rows_list, cols_list, vals_list = [], [], []
     for b, h in enumerate(histories):
         items = np.asarray(h.items, dtype=np.int64)
+        k = recency_steps(h, ties)
         if last is not None:
-            items = items[-last:]
-        k = recency_steps(h, ties)[-items.shape[0] :] if items.shape[0] else np.zeros(0)
+            items, k = items[-last:], k[-last:]
         w = np.ones(k.shape[0], np.float32) if half is None else np.exp(-k / np.float32(half))
-        cols_list.append(items)
-        vals_list.append(w)
-        indptr[b + 1] = indptr[b] + items.shape[0]
-    cols = np.concatenate(cols_list) if cols_list else np.zeros(0, dtype=np.int64)
-    vals = np.concatenate(vals_list) if vals_list else np.zeros(0, dtype=np.float32)
-    m = sp.csr_matrix((vals, cols, indptr), shape=(len(histories), n_items), dtype=np.float32)
-    # collapse repeats to their largest weight
-    m = m.tocoo()
-    order = np.lexsort((-m.data, m.col, m.row))
-    r, c, v = m.row[order], m.col[order], m.data[order]
-    first = np.ones(r.shape[0], dtype=bool)
-    first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
-    return sp.csr_matrix(
-        (v[first], (r[first], c[first])), shape=(len(histories), n_items), dtype=np.float32
+        known = (items >= 0) & (items < n_items)
+        rows_list.append(np.full(int(known.sum()), b, dtype=np.int64))
+        cols_list.append(items[known])
+        vals_list.append(w[known].astype(np.float32))
+    if not rows_list:
+        return sp.csr_matrix((len(histories), n_items), dtype=np.float32)
+    return _collapse_max(
+        np.concatenate(rows_list),
+        np.concatenate(cols_list),
+        np.concatenate(vals_list),
+        (len(histories), n_items),
     )
 
 
@@ -468,7 +480,8 @@ def standardise(scores: np.ndarray) -> np.ndarray:
 
 
 class DefaultRecommender(Recommender):
-    """Self-tuning blend of item-item CF, recency-weighted CF, transitions and trends.
+    """Self-tuning blend of item-item CF, recency-weighted CF, transitions, a linear
+    next-item model and (time-aware) popularity.
 
     Parameters are the search space and size limits; `fit` chooses within them (see the
     module docstring) and records the choice in `chosen_`. With `tune=False` it uses
@@ -724,12 +737,15 @@ class DefaultRecommender(Recommender):
         """Which history items drove `item`'s score: (history item, contribution, kind).
 
         kind is "similar" (item-item CF on the whole history), "recent" (CF on the
-        recency-weighted history) or "transition" (sequential follow-up). Contributions are
+        recency-weighted history), "transition" (follow-up counts) or "sequence" (the linear
+        next-item model). Contributions are
         on the blended score's scale (weight / component std), largest first; O(L n) per
         call (one score row per component for the normalisation).
         """
         fitted = self._require_fitted()
         n = fitted.train.n_items
+        if not 0 <= item < n:
+            raise ValueError(f"item index {item} is outside the catalogue of {n} items")
         contrib: dict[tuple[int, str], float] = {}
         for fam, (variant, weight) in self._blend.items():
             if fam not in ITEM_ITEM_KINDS:

@@ -168,3 +168,23 @@ def test_registered_as_default_and_exposes_its_choice() -> None:
     assert set(model.chosen_) >= {"method", "weights", "variants"}
     assert sum(model.chosen_["weights"].values()) > 0
     assert "blend" in model.validation_
+
+
+def test_scores_anonymous_histories_and_ignores_unknown_items() -> None:
+    train = _trainset(_interactions(_pair_sequences(150, seed=10)))
+    model = DefaultRecommender().fit(train)
+    timed = History(np.array([4, 5, 16]), timestamps=np.array([1, 2, 3]))
+    anonymous = History(np.array([4, 5, 16]))
+    with_unknown = History(np.array([4, 5, N_ITEMS + 7, 16]))
+    scores = model.score([timed, anonymous, with_unknown])
+    assert np.isfinite(scores).all()
+    for row in scores:
+        assert int(np.argmax(np.where(np.isin(np.arange(N_ITEMS), [4, 5, 16]), -np.inf, row))) == 17
+
+
+def test_sequential_component_is_tuned_on_small_catalogues() -> None:
+    train = _trainset(_interactions(_pair_sequences(150, seed=11)))
+    model = DefaultRecommender().fit(train)
+    assert any(key.startswith("solo sequential") for key in model.validation_)
+    sparse = DefaultRecommender(dense_max_items=10).fit(train)
+    assert not any(key.startswith("solo sequential") for key in sparse.validation_)

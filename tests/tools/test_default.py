@@ -6,7 +6,7 @@ from evaluation.metrics import ndcg_at, rank_of_target
 from evaluation.splits import leave_last_out
 from recdata.dataset import Interactions
 from tools.base import History, TrainSet
-from tools.default import DefaultRecommender, inner_split
+from tools.default import DefaultRecommender, inner_split, sample_unseen
 from tools.registry import create
 
 N_ITEMS = 60
@@ -188,3 +188,14 @@ def test_sequential_component_is_tuned_on_small_catalogues() -> None:
     assert any(key.startswith("solo sequential") for key in model.validation_)
     sparse = DefaultRecommender(dense_max_items=10).fit(train)
     assert not any(key.startswith("solo sequential") for key in sparse.validation_)
+
+
+def test_sampled_negatives_are_unseen_and_seeded() -> None:
+    train = _trainset(_interactions(_cluster_sequences(50, seed=12)))
+    users = np.arange(50)
+    first = sample_unseen(train, users, 7, seed=3)
+    assert first.shape == (50, 7)
+    np.testing.assert_array_equal(first, sample_unseen(train, users, 7, seed=3))
+    for u, row in zip(users, first, strict=True):
+        assert len(set(row.tolist())) == 7
+        assert not set(row.tolist()) & set(train.history(int(u)).items.tolist())

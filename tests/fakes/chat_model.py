@@ -21,7 +21,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk
 from langchain_core.output_parsers import PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -93,6 +93,33 @@ def malformed_tool_call(name: str, arguments: str) -> AIMessage:
                 "type": "invalid_tool_call",
             }
         ],
+    )
+
+
+def _tool_call_chunk(message: AIMessage) -> AIMessageChunk:
+    """The whole tool-calling message as one stream chunk (streaming callers see it too)."""
+    chunks: list[ToolCallChunk] = [
+        {
+            "name": c["name"],
+            "args": json.dumps(c["args"]),
+            "id": c["id"],
+            "index": i,
+            "type": "tool_call_chunk",
+        }
+        for i, c in enumerate(message.tool_calls)
+    ]
+    chunks += [
+        {
+            "name": c["name"],
+            "args": c["args"],
+            "id": c["id"],
+            "index": len(chunks) + i,
+            "type": "tool_call_chunk",
+        }
+        for i, c in enumerate(message.invalid_tool_calls)
+    ]
+    return AIMessageChunk(
+        content=message.content, tool_call_chunks=chunks, usage_metadata=message.usage_metadata
     )
 
 
@@ -177,6 +204,9 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         message = self._answer(messages, run_manager, kwargs)
+        if message.tool_calls or message.invalid_tool_calls:
+            yield ChatGenerationChunk(message=_tool_call_chunk(message))
+            return
         words = message.text.split(" ")
         for index, word in enumerate(words):
             piece = word if index == 0 else " " + word

@@ -352,6 +352,10 @@ class StructuredCaller:
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.model = model
+        # Internal calls never use the streaming API, even inside a graph streamed with
+        # stream_mode="messages" (whose callback handler would otherwise switch them to SSE):
+        # one plain response is simpler to parse and always carries its usage.
+        self._internal_model = model.model_copy(update={"disable_streaming": True})
         self.config = config
         self.agent = agent
         self.tracker = tracker
@@ -364,7 +368,7 @@ class StructuredCaller:
         with self._lock:
             runnable = self._runnables.get(schema)
             if runnable is None:
-                runnable = self.model.with_structured_output(
+                runnable = self._internal_model.with_structured_output(
                     schema, method=self.config.structured_output_method, include_raw=True
                 )
                 self._runnables[schema] = runnable

@@ -246,6 +246,35 @@ def test_usage_tracker_sums_what_the_server_reported(server: FakeOpenAIServer) -
     )
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_internal_calls_in_a_streamed_graph_stay_plain_requests(
+    server: FakeOpenAIServer, method: str
+) -> None:
+    """Under stream_mode="messages" internal calls still make one non-streamed request."""
+    from langgraph.graph import END, START, StateGraph
+
+    server.enqueue(Reply.text('{"item_id": '), Reply.structured(GOOD))
+    tracker = UsageTracker()
+    caller = server_caller(server, tracker, structured_output_method=method)
+    results: list[Any] = []
+
+    def rank(state: _GraphState) -> _GraphState:
+        results.append(caller.call(Pick, MESSAGES))
+        return {"pick": "done"}
+
+    builder = StateGraph(_GraphState)
+    builder.add_node("rank", rank)
+    builder.add_edge(START, "rank")
+    builder.add_edge("rank", END)
+    events = list(builder.compile().stream({}, stream_mode="messages"))
+
+    assert events == []
+    (result,) = results
+    assert result.ok and result.attempts == 2
+    assert [request.stream for request in server.chat_requests()] == [False, False]
+    assert result.usage == server_usage(server)
+
+
 def test_stream_text_yields_chunks_and_counts_usage(server: FakeOpenAIServer) -> None:
     text = "You might enjoy Heat and Ronin, both tense crime thrillers."
     server.enqueue(Reply.text(text))
@@ -441,6 +470,7 @@ def test_langgraph_messages_stream_skips_internal_calls() -> None:
         streamed.append((message.text, metadata["langgraph_node"]))
     assert {node for _, node in streamed} == {"answer"}
     assert "".join(text for text, _ in streamed) == "Try i42 tonight"
+    assert [call.streamed for call in model.calls] == [False, True]
 
 
 # ---- usage tracker ------------------------------------------------------------------------

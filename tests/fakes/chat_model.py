@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -39,6 +39,7 @@ class FakeCall:
     messages: list[BaseMessage]
     kwargs: dict[str, Any]
     tags: list[str]
+    streamed: bool = False
 
     @property
     def tools(self) -> list[dict[str, Any]]:
@@ -56,6 +57,13 @@ class FakeCall:
     @property
     def prompt_text(self) -> str:
         return " ".join(m.text for m in self.messages)
+
+
+@dataclass
+class _ScriptState:
+    calls: list[FakeCall] = field(default_factory=list)
+    position: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 FakeResponder = Callable[[FakeCall], AIMessage]
@@ -131,9 +139,8 @@ class ScriptedChatModel(BaseChatModel):
     script: list[Any] = Field(default_factory=list)
     default: Any = None
     model_name: str = "scripted-fake"
-    _calls: list[FakeCall] = PrivateAttr(default_factory=list)
-    _position: int = PrivateAttr(default=0)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    # one shared state object, so copies (model_copy, e.g. disable_streaming) share the script
+    _state: _ScriptState = PrivateAttr(default_factory=lambda: _ScriptState())
 
     @property
     def _llm_type(self) -> str:
@@ -141,29 +148,36 @@ class ScriptedChatModel(BaseChatModel):
 
     @property
     def calls(self) -> list[FakeCall]:
-        with self._lock:
-            return list(self._calls)
+        with self._state.lock:
+            return list(self._state.calls)
 
     def _next_entry(self) -> Any:
-        with self._lock:
-            if self._position < len(self.script):
-                entry = self.script[self._position]
-                self._position += 1
+        state = self._state
+        with state.lock:
+            if state.position < len(self.script):
+                entry = self.script[state.position]
+                state.position += 1
                 return entry
         if self.default is None:
             raise IndexError("ScriptedChatModel: script exhausted and no default")
         return self.default
 
     def _answer(
-        self, messages: list[BaseMessage], run_manager: Any, kwargs: dict[str, Any]
+        self,
+        messages: list[BaseMessage],
+        run_manager: Any,
+        kwargs: dict[str, Any],
+        *,
+        streamed: bool,
     ) -> AIMessage:
         call = FakeCall(
             messages=list(messages),
             kwargs=dict(kwargs),
             tags=list(getattr(run_manager, "tags", None) or []),
+            streamed=streamed,
         )
-        with self._lock:
-            self._calls.append(call)
+        with self._state.lock:
+            self._state.calls.append(call)
         entry = self._next_entry()
         if isinstance(entry, BaseException):
             raise entry
@@ -193,7 +207,9 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return ChatResult(
-            generations=[ChatGeneration(message=self._answer(messages, run_manager, kwargs))]
+            generations=[
+                ChatGeneration(message=self._answer(messages, run_manager, kwargs, streamed=False))
+            ]
         )
 
     def _stream(
@@ -203,7 +219,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        message = self._answer(messages, run_manager, kwargs)
+        message = self._answer(messages, run_manager, kwargs, streamed=True)
         if message.tool_calls or message.invalid_tool_calls:
             yield ChatGenerationChunk(message=_tool_call_chunk(message))
             return

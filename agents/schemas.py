@@ -105,6 +105,9 @@ class Critique(_Schema):
     accept: bool
     problems: list[str] = Field(default_factory=list)
     suggestions: list[str] = Field(default_factory=list)
+    item_ids: list[str] = Field(
+        default_factory=list, description="ids of the listed items the problems concern"
+    )
 
 
 class ManagerDecision(_Schema):

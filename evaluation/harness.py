@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, runtime_checkable
+from typing import Protocol as TypingProtocol
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from evaluation.protocols import (
 )
 from recdata.dataset import Dataset
 from tools import registry
-from tools.base import Recommender, histories_matrix
+from tools.base import History, Recommender, histories_matrix
 from tools.rating import PREDICTORS, RatingPredictor, create_predictor
 
 Advance = Callable[[int], None]
@@ -37,6 +38,17 @@ Advance = Callable[[int], None]
 Tracker = Callable[[str, int], Advance]
 
 SCORE_CELLS_PER_BATCH = 4_000_000  # histories x items scored at once
+GRAPH = "graph"
+"""The whole agent graph, evaluated as a model (see evaluation.graph_model)."""
+
+
+@runtime_checkable
+class CandidateScorer(TypingProtocol):
+    """A model that scores given candidate items itself (the agent graph's rank task)."""
+
+    def score_candidates(
+        self, histories: Sequence[History], candidates: np.ndarray
+    ) -> np.ndarray: ...
 
 
 def _batch_size(n_items: int) -> int:
@@ -60,7 +72,10 @@ def rank_cases(
     for lo in range(0, len(cases), size):
         hi = min(lo + size, len(cases))
         histories = train.histories(cases.users[lo:hi])
-        scores = np.asarray(model.score(histories))
+        if cases.candidates is not None and isinstance(model, CandidateScorer):
+            scores = np.zeros((hi - lo, train.n_items), dtype=np.float32)  # not needed
+        else:
+            scores = np.asarray(model.score(histories))
         if scores.shape != (hi - lo, train.n_items):
             raise ValueError(
                 f"{model.name}.score returned shape {scores.shape}, "
@@ -68,7 +83,11 @@ def rank_cases(
             )
         if cases.candidates is not None:
             candidates = cases.candidates[lo:hi]
-            cand_scores = np.take_along_axis(scores, candidates, axis=1)
+            cand_scores = (
+                model.score_candidates(histories, candidates)
+                if isinstance(model, CandidateScorer)
+                else np.take_along_axis(scores, candidates, axis=1)
+            )
             # column 0 is the target; reorder columns by item index so ties break by index
             order = np.argsort(candidates, axis=1, kind="stable")
             target_column = np.argmax(order == 0, axis=1)
@@ -143,7 +162,7 @@ class EvalReport:
 
 def check_models(protocol: Protocol, names: Sequence[str]) -> list[str]:
     """The model names, validated for the protocol (ranking models, or rating predictors)."""
-    known = list(PREDICTORS) if protocol == "rate" else list(registry.MODELS)
+    known = list(PREDICTORS) if protocol == "rate" else [*registry.MODELS, GRAPH]
     if not names:
         raise ConfigError("no models given")
     for name in names:
@@ -155,8 +174,14 @@ def check_models(protocol: Protocol, names: Sequence[str]) -> list[str]:
     return list(names)
 
 
-def create_ranking_model(name: str, seed: int) -> Recommender:
-    """A registry model; `random` is seeded with the run's seed."""
+def create_ranking_model(name: str, seed: int, dataset: Dataset | None = None) -> Recommender:
+    """A registry model (`random` seeded with the run's seed), or the agent graph."""
+    if name == GRAPH:
+        if dataset is None:
+            raise ConfigError("the graph model needs the dataset")
+        from evaluation.graph_model import GraphRecommender
+
+        return GraphRecommender(dataset)
     try:
         return registry.create(name, seed=seed) if name == "random" else registry.create(name)
     except ImportError as exc:
@@ -179,7 +204,7 @@ def evaluate(
         advance = tracker(name, len(cases)) if tracker is not None else None
         started = time.perf_counter()
         if isinstance(cases, RankingCases):
-            model = create_ranking_model(name, seed).fit(cases.train)
+            model = create_ranking_model(name, seed, dataset).fit(cases.train)
             fitted = time.perf_counter()
             values = ranking_metrics(protocol, rank_cases(model, cases, advance=advance))
         else:

@@ -1,0 +1,64 @@
+"""Run-time behaviour of a graph run, passed as LangGraph's `context_schema`.
+
+Every field has a default, so a run (or LangGraph Studio's form) may override any of them.
+An empty model name means the agent uses its offline brain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents import prompts
+
+
+@dataclass(kw_only=True)
+class Context:
+    catalog: str = "demo"
+    """Name of the toolbox (catalog + fitted models) the agents work with."""
+
+    model: str = ""
+    """Chat model for every agent ("provider:model", e.g. "openai:gpt-4o-mini"); empty: offline."""
+    manager_model: str = ""
+    user_analyst_model: str = ""
+    item_analyst_model: str = ""
+    searcher_model: str = ""
+    ranker_model: str = ""
+    reflector_model: str = ""
+    base_url: str = ""
+    """An OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp); empty: the provider's own."""
+    structured_output_method: str = "json_schema"
+    """json_schema, function_calling or json_mode: local servers differ in what they support."""
+    llm_timeout_s: float = 20.0
+    llm_max_retries: int = 2
+
+    max_steps: int = 12
+    """Most Manager decisions in one run."""
+    max_reflections: int = 1
+    """Most Reflector critiques sent back to the Ranker."""
+    top_k: int = 10
+    """Items returned when the request does not say."""
+    pool_size: int = 100
+    """Candidates the Searcher puts on the blackboard."""
+    insight_items: int = 20
+    """Top candidates the Item Analyst studies."""
+    diversity: float = 0.0
+    """0 keeps the relevance order; up to 1 trades relevance for variety (MMR)."""
+
+    manager_prompt: str = prompts.MANAGER_PROMPT
+    user_analyst_prompt: str = prompts.USER_ANALYST_PROMPT
+    item_analyst_prompt: str = prompts.ITEM_ANALYST_PROMPT
+    searcher_prompt: str = prompts.SEARCHER_PROMPT
+    ranker_prompt: str = prompts.RANKER_PROMPT
+    reflector_prompt: str = prompts.REFLECTOR_PROMPT
+
+    def model_for(self, agent: str) -> str:
+        """The chat model of `agent` ("" for the offline brain)."""
+        specific = {
+            "Manager": self.manager_model,
+            "UserAnalyst": self.user_analyst_model,
+            "ItemAnalyst": self.item_analyst_model,
+            "Searcher": self.searcher_model,
+            "Ranker": self.ranker_model,
+            "Reflector": self.reflector_model,
+        }.get(agent, "")
+        return specific or self.model

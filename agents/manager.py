@@ -1,0 +1,40 @@
+"""Manager: decides the next step of a run from the task and the blackboard.
+
+Offline brain: a fixed, task-specific plan of stages; the agents of one stage run in
+parallel. After a rejected review it sends the list back to the Ranker, at most
+`max_reflections` times; `max_steps` bounds the whole run.
+"""
+
+from __future__ import annotations
+
+from agents.schemas import TaskName
+from agents.state import State
+
+PLANS: dict[TaskName, tuple[tuple[str, ...], ...]] = {
+    "recommend": (("UserAnalyst", "Searcher"), ("ItemAnalyst",), ("Ranker",), ("Reflector",)),
+    "chat": (("UserAnalyst", "Searcher"), ("ItemAnalyst",), ("Ranker",), ("Reflector",)),
+    "rank": (("UserAnalyst", "Searcher"), ("ItemAnalyst",), ("Ranker",), ("Reflector",)),
+    "rate": (("UserAnalyst",), ("ItemAnalyst",)),
+    "explain": (("UserAnalyst",), ("ItemAnalyst",)),
+}
+FINISH = "finish"
+
+
+def next_step(state: State, max_steps: int, max_reflections: int) -> tuple[str, ...]:
+    """The agents to run next, or (FINISH,)."""
+    if state.steps >= max_steps:
+        return (FINISH,)
+    last = state.completed[-1] if state.completed else None
+    critique = state.critique
+    if last == "Reflector" and critique is not None and not critique.accept:
+        if state.reflections <= max_reflections:
+            return ("Ranker",)
+        return (FINISH,)
+    if last == "Ranker" and state.reflections > 0:
+        return ("Reflector",)
+    done = set(state.completed)
+    for stage in PLANS[state.task]:
+        todo = tuple(agent for agent in stage if agent not in done)
+        if todo:
+            return todo
+    return (FINISH,)

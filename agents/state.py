@@ -1,0 +1,64 @@
+"""Graph state: what callers send (`InputState`), the blackboard the agents share (`State`),
+and what callers get back (`OutputState`)."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from agents.schemas import (
+    CandidatePool,
+    Critique,
+    Intent,
+    ItemInsight,
+    RankedItem,
+    RankedList,
+    TaskName,
+    UserProfile,
+)
+
+
+@dataclass(kw_only=True)
+class InputState:
+    task: TaskName = "recommend"
+    user_id: str | None = None
+    message: str = ""
+    """A chat message or free-text query (data, never instructions)."""
+    count: int | None = None
+    filters: dict[str, Any] = field(default_factory=dict)
+    """`tools.candidates.CandidateFilters` fields: exclude_seen, exclude_item_ids, include,
+    exclude."""
+    candidate_item_ids: list[str] = field(default_factory=list)
+    """The list to order, for the rank task."""
+    item_id: str | None = None
+    """The item to rate or explain."""
+    history_item_ids: list[str] = field(default_factory=list)
+    """An anonymous visitor's session history, oldest first (used when user_id is unknown)."""
+    history_timestamps: list[int] = field(default_factory=list)
+    """Epoch seconds of `history_item_ids`, one each (optional)."""
+
+
+@dataclass(kw_only=True)
+class OutputState:
+    recommendations: list[RankedItem] = field(default_factory=list)
+    rating: float | None = None
+    explanation: str = ""
+    reply: str = ""
+    degraded: list[str] = field(default_factory=list)
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class State(InputState, OutputState):
+    intent: Intent | None = None
+    profile: UserProfile | None = None
+    pool: CandidatePool | None = None
+    insights: list[ItemInsight] = field(default_factory=list)
+    ranked: RankedList | None = None
+    critique: Critique | None = None
+    completed: Annotated[list[str], operator.add] = field(default_factory=list)
+    """Agent steps finished so far, in order."""
+    steps: Annotated[int, operator.add] = 0
+    reflections: Annotated[int, operator.add] = 0
+    degraded: Annotated[list[str], operator.add] = field(default_factory=list)

@@ -1,0 +1,130 @@
+"""The recommender tools the agents share for one catalog, built once and cached by name.
+
+A `Toolbox` bundles the dataset, its training interactions, the fitted default model, the
+content index and the catalog index used by filters. Graph runs name their catalog in the
+run context (`Context.catalog`), so LangGraph Studio can switch it from its form; the
+service and the evaluation register toolboxes they built themselves under their own names.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from core.errors import ConfigError
+from recdata.dataset import Dataset
+from tools.base import History, Recommender, TrainSet
+from tools.candidates import CatalogIndex, catalog_index
+from tools.embeddings import ItemContentIndex
+
+
+@dataclass
+class Toolbox:
+    """Everything the offline brains compute with, for one catalog."""
+
+    dataset: Dataset
+    train: TrainSet
+    model: Recommender
+    content: ItemContentIndex
+    catalog: CatalogIndex
+    _rating_stats: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls, dataset: Dataset, model: Recommender | None = None, train: TrainSet | None = None
+    ) -> Toolbox:
+        """Fit the default model on `train` (all of `dataset` when not given) unless a fitted
+        `model` is passed, and index the catalog."""
+        from tools import registry
+
+        train = train or TrainSet.from_interactions(
+            dataset.interactions, dataset.n_users, dataset.n_items
+        )
+        if model is None:
+            model = registry.create("default").fit(train)
+        return cls(
+            dataset=dataset,
+            train=train,
+            model=model,
+            content=ItemContentIndex.build(dataset),
+            catalog=catalog_index(dataset),
+        )
+
+    def history_of(self, user_id: str | None) -> History:
+        """The training history of a known user; an empty history for anyone else."""
+        user = self.dataset.user_index.get(user_id) if user_id is not None else None
+        if user is None or user >= self.train.n_users:
+            return History(np.zeros(0, dtype=np.int64))
+        return self.train.history(user)
+
+    def item_ids(self, indices: np.ndarray | list[int]) -> list[str]:
+        return [self.dataset.items[int(i)].item_id for i in indices]
+
+    def indices(self, item_ids: list[str]) -> np.ndarray:
+        """Catalog indices of the known ids among `item_ids` (unknown ids are skipped)."""
+        index = self.dataset.item_index
+        return np.asarray([index[i] for i in item_ids if i in index], dtype=np.int64)
+
+    @cached_property
+    def years(self) -> np.ndarray:
+        """Release year of every item (NaN where the catalog has none)."""
+        years = np.full(self.dataset.n_items, np.nan)
+        for i, item in enumerate(self.dataset.items):
+            values = item.attributes.get("year", ())
+            if values and values[0].isdigit():
+                years[i] = float(values[0])
+        return years
+
+    @property
+    def rating_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean rating, number of ratings) per item over the training interactions."""
+        if self._rating_stats is None:
+            n = self.train.n_items
+            counts = np.bincount(self.train.items, minlength=n).astype(np.float64)
+            sums = np.bincount(self.train.items, weights=self.train.ratings, minlength=n)
+            means = np.divide(sums, counts, out=np.full(n, np.nan), where=counts > 0)
+            self._rating_stats = (means, counts)
+        return self._rating_stats
+
+
+_lock = threading.Lock()
+_toolboxes: dict[str, Toolbox] = {}
+_factories: dict[str, Callable[[], Toolbox]] = {}
+
+
+def _demo_toolbox() -> Toolbox:
+    from recdata.demo import load_demo
+
+    return Toolbox.build(load_demo())
+
+
+_factories["demo"] = _demo_toolbox
+
+
+def register_toolbox(name: str, toolbox: Toolbox) -> None:
+    """Make `toolbox` available to graph runs whose context names catalog `name`."""
+    with _lock:
+        _toolboxes[name] = toolbox
+
+
+def unregister_toolbox(name: str) -> None:
+    with _lock:
+        _toolboxes.pop(name, None)
+
+
+def get_toolbox(name: str = "demo") -> Toolbox:
+    """The toolbox called `name`, built on first use ("demo" is always available)."""
+    with _lock:
+        box = _toolboxes.get(name)
+        if box is not None:
+            return box
+        factory = _factories.get(name)
+        if factory is None:
+            known = ", ".join(sorted({*_toolboxes, *_factories}))
+            raise ConfigError(f"unknown catalog {name!r}; known catalogs: {known}")
+        box = _toolboxes[name] = factory()
+        return box

@@ -1,0 +1,97 @@
+"""User Analyst: turns a history and stated wishes into a `UserProfile`.
+
+Offline brain: attribute affinities weighted by recency (exponential decay over positions
+from the end) and by rating (above or below the user's own mean), scaled to [-1, 1]; the
+stated constraints are the run's `Intent`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from agents.schemas import Intent, UserProfile
+from agents.toolbox import Toolbox
+from tools.base import History
+
+HALF_LIFE = 20.0
+"""Positions from the end after which an interaction counts half."""
+MAX_VALUES = 60
+"""Attributes with more distinct values than this (ids, directors) are not profiled."""
+
+
+def profiled_attributes(box: Toolbox) -> list[str]:
+    """Catalog attributes with a small vocabulary, worth an affinity each."""
+    names = {name for item in box.dataset.items[:2000] for name in item.attributes}
+    return sorted(n for n in names if 1 < len(box.dataset.attribute_values(n)) <= MAX_VALUES)
+
+
+def analyse_user(
+    box: Toolbox, user_id: str | None, history: History, intent: Intent | None
+) -> UserProfile:
+    n = len(history)
+    intent = intent or Intent()
+    if n == 0:
+        return UserProfile(
+            user_id=user_id,
+            summary="New visitor: no history yet, recommendations start from what is popular"
+            + (" and from what they asked for." if intent.wanted else "."),
+            cold_start=True,
+            constraints=intent,
+        )
+    positions = np.arange(n)
+    recency = np.power(0.5, (n - 1 - positions) / HALF_LIFE)
+    if history.ratings is not None and float(np.ptp(history.ratings)) > 0:
+        centred = history.ratings - float(history.ratings.mean())
+        weight = recency * centred / float(np.abs(centred).max())
+    else:
+        weight = recency
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    attributes = profiled_attributes(box)
+    for item, w in zip(history.items.tolist(), weight.tolist(), strict=True):
+        attrs = box.dataset.items[item].attributes
+        for name in attributes:
+            for value in attrs.get(name, ()):
+                sums[name][value] += w
+    affinities: dict[str, dict[str, float]] = {}
+    for name, values in sums.items():
+        top = max((abs(v) for v in values.values()), default=0.0)
+        if top > 0:
+            ranked = sorted(values.items(), key=lambda kv: -kv[1])
+            affinities[name] = {v: round(s / top, 3) for v, s in ranked if abs(s / top) >= 0.05}
+    recent = [box.dataset.items[int(i)].item_id for i in history.items[::-1][:10]]
+    return UserProfile(
+        user_id=user_id,
+        summary=_summary(box, affinities, recent),
+        affinities=affinities,
+        recent_item_ids=recent,
+        n_interactions=n,
+        cold_start=False,
+        constraints=intent,
+    )
+
+
+def _summary(box: Toolbox, affinities: dict[str, dict[str, float]], recent: list[str]) -> str:
+    parts: list[str] = []
+    for name, values in affinities.items():
+        liked = [v for v, a in values.items() if a > 0.3][:3]
+        disliked = [v for v, a in sorted(values.items(), key=lambda kv: kv[1]) if a < -0.3][:2]
+        if liked:
+            parts.append(f"enjoys {', '.join(liked)} ({name})")
+        if disliked:
+            parts.append(f"tends to dislike {', '.join(disliked)}")
+    titles = [box.dataset.items[box.dataset.item_index[i]].title for i in recent[:3]]
+    text = "; ".join(parts) if parts else "varied tastes"
+    return f"{text[:1].upper()}{text[1:]}; recently: {', '.join(titles)}."
+
+
+def affinity_score(profile: UserProfile, attributes: dict[str, tuple[str, ...]]) -> float:
+    """Mean affinity of the profile for an item's attribute values (0 when unknown)."""
+    total, count = 0.0, 0
+    for name, values in profile.affinities.items():
+        for value in attributes.get(name, ()):
+            total += values.get(value, 0.0)
+            count += 1
+    return total / math.sqrt(count) if count else 0.0

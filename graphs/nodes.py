@@ -1,0 +1,209 @@
+"""The graph's nodes, one per agent (node names are the agent names).
+
+Each node reads the blackboard, calls its agent's brain, emits trace events and returns a
+state update. Nothing here knows how the service streams events.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, cast
+
+import numpy as np
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from agents.context import Context
+from agents.item_analyst import analyse_items
+from agents.manager import FINISH, next_step
+from agents.ranker import rank
+from agents.reflector import review
+from agents.schemas import Intent, RankedItem
+from agents.searcher import score_given, search
+from agents.state import State
+from agents.toolbox import Toolbox, get_toolbox
+from agents.trace import Tracer
+from agents.user_analyst import analyse_user
+from core.errors import AgentrecError
+from tools.base import History
+from tools.candidates import CandidateFilters
+
+AgentNode = Literal["UserAnalyst", "ItemAnalyst", "Searcher", "Ranker", "Reflector"]
+
+
+class RunInputError(AgentrecError):
+    """The run's input cannot be answered (unknown item, missing candidates...)."""
+
+
+def _box(runtime: Runtime[Context]) -> Toolbox:
+    return get_toolbox(runtime.context.catalog)
+
+
+def _history(box: Toolbox, state: State) -> History:
+    history = box.history_of(state.user_id)
+    if len(history) or not state.history_item_ids:
+        return history
+    index = box.dataset.item_index
+    known = [n for n, item_id in enumerate(state.history_item_ids) if item_id in index]
+    items = np.asarray([index[state.history_item_ids[n]] for n in known], dtype=np.int64)
+    times = None
+    if len(state.history_timestamps) == len(state.history_item_ids):
+        times = np.asarray([state.history_timestamps[n] for n in known], dtype=np.int64)
+    return History(items, times)
+
+
+def _filters(state: State) -> CandidateFilters:
+    return CandidateFilters(**state.filters) if state.filters else CandidateFilters()
+
+
+def _count(state: State, context: Context) -> int:
+    count = state.count if state.count is not None else None
+    if count is None and state.intent is not None and state.intent.count:
+        count = state.intent.count
+    return max(1, min(count or context.top_k, 100))
+
+
+def _check_input(state: State, box: Toolbox) -> None:
+    if state.task == "rank" and not box.indices(state.candidate_item_ids).size:
+        raise RunInputError("the rank task needs candidate_item_ids from the catalog")
+    if state.task in ("rate", "explain") and state.item_id not in box.dataset.item_index:
+        raise RunInputError(f"unknown item_id {state.item_id!r} for the {state.task} task")
+
+
+def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Literal["__end__"]]:
+    ctx = runtime.context
+    box = _box(runtime)
+    trace = Tracer(runtime.stream_writer, "Manager")
+    update: dict[str, Any] = {"steps": 1}
+    if state.steps == 0:
+        _check_input(state, box)
+        if state.message.strip():
+            from agents.intent import parse_intent
+
+            intent = parse_intent(state.message, box.dataset)
+            update["intent"] = intent
+            trace.thought(f"Intent: {intent.model_dump(exclude_defaults=True)}")
+            if state.task == "chat" and intent.needs_clarification:
+                reply = intent.clarifying_question or "What are you in the mood for?"
+                return Command(goto="__end__", update={**update, "reply": reply})
+    step = next_step(state, ctx.max_steps, ctx.max_reflections)
+    if step == (FINISH,):
+        update.update(_finish(state, box, ctx))
+        trace.thought("The task is answered.")
+        return Command(goto="__end__", update=update)
+    trace.emit("action", tool="route", args={"next": list(step)})
+    return Command(goto=cast(list[AgentNode], list(step)), update=update)
+
+
+def _finish(state: State, box: Toolbox, ctx: Context) -> dict[str, Any]:
+    if state.task in ("recommend", "rank", "chat"):
+        items: list[RankedItem] = state.ranked.items if state.ranked is not None else []
+        out: dict[str, Any] = {"recommendations": items}
+        if state.task == "chat":
+            titles = [box.dataset.items[box.dataset.item_index[i.item_id]].title for i in items]
+            out["reply"] = (
+                "Here is what I found: " + "; ".join(titles[:5]) + "."
+                if titles
+                else "I found nothing that fits; could you loosen the request?"
+            )
+        return out
+    insight = state.insights[0] if state.insights else None
+    if state.task == "rate":
+        from tools.rating import create_predictor
+
+        predictor = getattr(box, "_rating_predictor", None)
+        if predictor is None:
+            predictor = create_predictor("pop").fit(box.train)
+            box._rating_predictor = predictor  # type: ignore[attr-defined]
+        history = _history(box, state)
+        item = box.dataset.item_index[str(state.item_id)]
+        rating = float(predictor.predict([history], [item])[0])
+        return {"rating": round(rating, 3)}
+    return {"explanation": insight.summary if insight else ""}
+
+
+def user_analyst(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    box = _box(runtime)
+    trace = Tracer(runtime.stream_writer, "UserAnalyst")
+    trace.emit("agent_started")
+    history = _history(box, state)
+    trace.action("profile_history", n_interactions=len(history))
+    profile = analyse_user(box, state.user_id, history, state.intent)
+    trace.observation(profile.summary)
+    trace.emit("agent_finished")
+    return {"profile": profile, "completed": ["UserAnalyst"]}
+
+
+def searcher(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    box = _box(runtime)
+    trace = Tracer(runtime.stream_writer, "Searcher")
+    trace.emit("agent_started")
+    history = _history(box, state)
+    if state.task == "rank":
+        trace.action("score_candidates", n=len(state.candidate_item_ids))
+        pool = score_given(box, history, state.candidate_item_ids)
+    else:
+        intent: Intent | None = state.intent
+        trace.action("search", pool_size=runtime.context.pool_size)
+        pool = search(box, history, intent, _filters(state), runtime.context.pool_size)
+    trace.emit(
+        "candidates",
+        items=[c.model_dump() for c in pool.candidates[:20]],
+        total=len(pool.candidates),
+    )
+    trace.emit("agent_finished")
+    return {"pool": pool, "completed": ["Searcher"]}
+
+
+def item_analyst(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    box = _box(runtime)
+    trace = Tracer(runtime.stream_writer, "ItemAnalyst")
+    trace.emit("agent_started")
+    if state.task in ("rate", "explain"):
+        ids = [str(state.item_id)]
+    else:
+        pool = state.pool.candidates if state.pool is not None else []
+        ids = [c.item_id for c in pool[: _count(state, runtime.context)]]
+    trace.action("analyse_items", n=len(ids))
+    insights = analyse_items(box, _history(box, state), ids)
+    trace.observation(f"Evidence for {len(insights)} items.")
+    trace.emit("agent_finished")
+    return {"insights": insights, "completed": ["ItemAnalyst"]}
+
+
+def ranker(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    box = _box(runtime)
+    ctx = runtime.context
+    trace = Tracer(runtime.stream_writer, "Ranker")
+    trace.emit("agent_started")
+    pool = state.pool
+    assert pool is not None, "the Searcher runs before the Ranker"
+    ranked = rank(
+        box,
+        pool,
+        state.insights,
+        state.profile,
+        _count(state, ctx),
+        ctx.diversity,
+        state.critique,
+    )
+    trace.observation(f"Ranked {len(ranked.items)} items.")
+    trace.emit("agent_finished")
+    return {"ranked": ranked, "completed": ["Ranker"]}
+
+
+def reflector(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    box = _box(runtime)
+    trace = Tracer(runtime.stream_writer, "Reflector")
+    trace.emit("agent_started")
+    assert state.ranked is not None and state.pool is not None
+    filters = _filters(state) if state.task != "rank" else CandidateFilters(exclude_seen=False)
+    critique = review(
+        box, state.ranked, state.pool, filters, _history(box, state), _count(state, runtime.context)
+    )
+    trace.emit("reflection", accept=critique.accept, problems=critique.problems)
+    trace.emit("agent_finished")
+    return {
+        "critique": critique,
+        "reflections": 0 if critique.accept else 1,
+        "completed": ["Reflector"],
+    }

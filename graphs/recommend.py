@@ -1,0 +1,37 @@
+"""The agent graph for every task (recommend, rank, rate, explain, chat).
+
+`build_graph()` returns the uncompiled builder; `graph` is compiled without a checkpointer for
+`langgraph.json` (LangGraph Studio brings its own persistence), and the service compiles the
+same builder with its Redis checkpointer.
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import START, StateGraph
+
+from agents.context import Context
+from agents.state import InputState, OutputState, State
+from graphs import nodes
+
+AGENTS = {
+    "UserAnalyst": nodes.user_analyst,
+    "Searcher": nodes.searcher,
+    "ItemAnalyst": nodes.item_analyst,
+    "Ranker": nodes.ranker,
+    "Reflector": nodes.reflector,
+}
+
+
+def build_graph() -> StateGraph[State, Context, InputState, OutputState]:
+    builder = StateGraph(
+        State, context_schema=Context, input_schema=InputState, output_schema=OutputState
+    )
+    builder.add_node("Manager", nodes.manager)
+    for name, node in AGENTS.items():
+        builder.add_node(name, node)
+        builder.add_edge(name, "Manager")
+    builder.add_edge(START, "Manager")
+    return builder
+
+
+graph = build_graph().compile(name="agentrec")

@@ -1,0 +1,96 @@
+"""The agent graph on the offline brains, in process, on the bundled demo catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agents.context import Context
+from agents.state import InputState
+from agents.toolbox import Toolbox, get_toolbox
+from graphs.nodes import RunInputError
+from graphs.recommend import graph
+from recdata.demo import DEMO_USER_ID
+
+
+@pytest.fixture(scope="module")
+def box() -> Toolbox:
+    return get_toolbox("demo")
+
+
+def _run(**payload: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    events: list[dict[str, Any]] = []
+    out: dict[str, Any] = {}
+    for mode, part in graph.stream(
+        InputState(**payload), context=Context(), stream_mode=["custom", "values"]
+    ):
+        if mode == "custom":
+            events.append(part)
+        else:
+            out = part
+    return out, events
+
+
+def test_recommend_returns_unseen_catalog_items_in_model_order(box: Toolbox) -> None:
+    out, events = _run(task="recommend", user_id=DEMO_USER_ID, count=7)
+    items = out["recommendations"]
+    assert len(items) == 7
+    ids = [i.item_id for i in items]
+    assert len(set(ids)) == 7 and all(i in box.dataset.item_index for i in ids)
+    history = box.history_of(DEMO_USER_ID)
+    seen = set(box.item_ids(history.items))
+    assert not seen & set(ids)
+    # the agents keep what the default model knows: its top unseen items, in its order
+    scores = box.model.score([history])[0]
+    expected = [i for i in scores.argsort()[::-1].tolist() if i not in set(history.items.tolist())]
+    assert box.indices(ids).tolist() == expected[:7]
+    assert all(i.explanation for i in items)
+    agents = {e["agent"] for e in events}
+    assert agents == {"Manager", "UserAnalyst", "Searcher", "ItemAnalyst", "Ranker", "Reflector"}
+    assert any(e["type"] == "reflection" and e["accept"] for e in events)
+
+
+def test_filters_are_hard(box: Toolbox) -> None:
+    out, _ = _run(
+        task="recommend",
+        user_id=DEMO_USER_ID,
+        count=5,
+        filters={"include": {"genres": ["Comedy"]}, "exclude": {"genres": ["Romance"]}},
+    )
+    assert len(out["recommendations"]) == 5
+    for item in out["recommendations"]:
+        genres = box.dataset.items[box.dataset.item_index[item.item_id]].attributes["genres"]
+        assert "Comedy" in genres and "Romance" not in genres
+
+
+def test_unknown_user_gets_popular_items(box: Toolbox) -> None:
+    out, _ = _run(task="recommend", user_id="someone-new", count=5)
+    ids = [i.item_id for i in out["recommendations"]]
+    popularity = box.catalog.popularity
+    top = [box.dataset.items[i].item_id for i in popularity.argsort(kind="stable")[::-1][:20]]
+    assert len(ids) == 5 and set(ids) <= set(top)
+
+
+def test_rank_orders_exactly_the_given_candidates(box: Toolbox) -> None:
+    candidates = [box.dataset.items[i].item_id for i in (3, 50, 120, 7, 200)]
+    out, _ = _run(
+        task="rank", user_id=DEMO_USER_ID, candidate_item_ids=[*candidates, "not-an-item"]
+    )
+    ranked = [i.item_id for i in out["recommendations"]]
+    assert sorted(ranked) == sorted(candidates)
+
+
+def test_rate_and_explain(box: Toolbox) -> None:
+    item = box.dataset.items[10].item_id
+    out, _ = _run(task="rate", user_id=DEMO_USER_ID, item_id=item)
+    assert 1.0 <= out["rating"] <= 5.0
+    out, _ = _run(task="explain", user_id=DEMO_USER_ID, item_id=item)
+    assert isinstance(out["explanation"], str)
+
+
+def test_bad_input_is_a_clear_error() -> None:
+    with pytest.raises(RunInputError, match="unknown item_id"):
+        _run(task="rate", user_id=DEMO_USER_ID, item_id="nope")
+    with pytest.raises(RunInputError, match="candidate_item_ids"):
+        _run(task="rank", user_id=DEMO_USER_ID, candidate_item_ids=["nope"])

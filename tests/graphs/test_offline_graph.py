@@ -26,9 +26,9 @@ def _run(**payload: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         InputState(**payload), context=Context(), stream_mode=["custom", "values"]
     ):
         if mode == "custom":
-            events.append(part)
+            events.append(dict(part))
         else:
-            out = part
+            out = dict(part)
     return out, events
 
 

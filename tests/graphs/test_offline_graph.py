@@ -25,10 +25,11 @@ def _run(**payload: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     for mode, part in graph.stream(
         InputState(**payload), context=Context(), stream_mode=["custom", "values"]
     ):
+        assert isinstance(part, dict)
         if mode == "custom":
-            events.append(dict(part))
+            events.append(part)
         else:
-            out = dict(part)
+            out = part
     return out, events
 
 

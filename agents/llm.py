@@ -338,7 +338,9 @@ class StructuredCaller:
     """Asks a chat model for pydantic schema instances, with retries and backoff.
 
     One caller per (model, agent); it may be shared between threads. `sleep` / `async_sleep`
-    are injectable so tests can observe the backoff without waiting.
+    are injectable so tests can observe the backoff without waiting. `config.timeout_s` bounds
+    each attempt, so a call takes at most about
+    `(max_retries + 1) * timeout_s + sum of the backoffs`.
     """
 
     def __init__(
@@ -393,6 +395,8 @@ class StructuredCaller:
             raise _InvalidAnswer(_short_error(error), usage)
         if parsed is None:
             raise _InvalidAnswer(_describe_missing(raw), usage)
+        if isinstance(parsed, schema):
+            return parsed, usage
         try:
             value = schema.model_validate(
                 parsed.model_dump() if isinstance(parsed, BaseModel) else parsed

@@ -146,6 +146,7 @@ def test_malformed_json_retries_then_fails(server: FakeOpenAIServer, method: str
     assert not result.ok and result.value is None
     assert result.attempts == 3 == len(server.chat_requests())
     assert result.error and len(result.attempt_errors) == 3
+    assert all(0 < len(error) <= 300 for error in result.attempt_errors)  # short, for traces
     # tokens the server billed count even when the answer was unusable
     assert result.usage == server_usage(server) and result.usage.completion_tokens > 0
     assert tracker.as_dict()["Ranker"] == {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -40,6 +41,7 @@ SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
 _DUMMY_API_KEY = "not-needed"
 _MAX_ERROR_CHARS = 300
+_PYDANTIC_HELP = re.compile(r"For further information visit \S+")
 
 
 class LLMConfig(BaseModel):
@@ -262,12 +264,14 @@ def _usage_from_exception(exc: BaseException) -> TokenUsage:
 
 
 def _short_error(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    if isinstance(exc, _InvalidAnswer):
-        return text
+    """One line of at most `_MAX_ERROR_CHARS` characters naming the error type."""
+    text = _PYDANTIC_HELP.sub("", str(exc))
+    text = " ".join(text.split())
+    if not isinstance(exc, _InvalidAnswer):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if len(text) > _MAX_ERROR_CHARS:
         text = text[: _MAX_ERROR_CHARS - 3] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text
 
 
 def _is_retryable(exc: BaseException) -> bool:

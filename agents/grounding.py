@@ -19,9 +19,15 @@ Resolution of one proposal, in order (the first that succeeds wins):
    "ambiguous" and dropped.
 
 Steps 2 and 3 are tried on the whole text, then on shorter prefixes cut before trailing
-commentary ("Alien (1979) - a classic", "The Matrix: because you liked ..."). A cut is made
-only when the prefix ends with a year or the rest reads like a sentence (it has a lowercase
-word that is not a title's small word), so "Alien: Resurrection" is never cut down to "Alien".
+commentary ("Alien (1979) - a classic", "Alien (1979) by Ridley Scott", "The Matrix: because
+you liked ..."). A cut is made only when the prefix ends with a year or the rest reads like a
+sentence (it has a lowercase word that is not a title's small word, or no word at all as in
+"9/10" but not a bare number), so "Alien: Resurrection" is never cut down to "Alien" nor
+"Toy Story: 2" to "Toy Story".
+
+4. Failing that, an id and a title side by side ("50: Star Wars", "The Matrix [the-matrix-1999]")
+   resolve when both name the same item ("id_format"); when they name different items the
+   proposal is "ambiguous".
 """
 
 from __future__ import annotations
@@ -78,13 +84,19 @@ _BARE_YEAR_AT_END = re.compile(r"^(.*\S)\s+(\d{4})$")
 _PARENTHETICAL = re.compile(r"\(([^()]*)\)")
 _APOSTROPHES = re.compile(r"['’`´]")
 _NON_WORD = re.compile(r"[\W_]+")
-_NUMBERING = re.compile(r"^\s*(?:\(?\d{1,3}[.)]|#\d{1,3}[.):]?|\d{1,3}\s*[-–—]|[-*•·>]+)\s+")
+_NUMBERING = re.compile(
+    r"^\s*(?:[-*•·>]+\s+)?(?:(?:\d{1,3}[.)]|#\d{1,3}[.):]?|\d{1,3}\s*[-–—])\s+)?"
+)
 _EMPHASIS = re.compile(r"\*\*|__|~~")
 _WRAPPERS = "\"'`“”‘’«»[]{}<>*_ \t\r\n"
+_QUOTES = "\"'`“”‘’«»*_ \t\r\n"
+_BRACKET_PAIRS = {"[": "]", "{": "}", "<": ">", "(": ")"}
 _ID_PREFIX = re.compile(
     r"^(?:#|(?:item[\s_-]?)?id\s*[:=#]|item\s*[:=#]|catalog[\s_-]?id\s*[:=#])\s*", re.IGNORECASE
 )
 _CUT = re.compile(r"\s+[-–—|]\s+|\s*[:;]\s+|,\s+|\s+\((?!\s*\d{4}\s*\))")
+_YEAR_IN_TEXT = re.compile(r"\(\s*\d{4}(?:\s*[-–]\s*\d{2,4})?\s*\)")
+_BRACKETED_END = re.compile(r"^(.+?)\s*[(\[]\s*([^()\[\]]+?)\s*[)\]]$")
 _SMALL_WORDS = frozenset(
     {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "nor", "of", "on"}
     | {"or", "per", "the", "to", "vs", "via", "with"}
@@ -97,7 +109,7 @@ _LINK_TARGET = r"\((?:[^()]|\([^()]*\))*\)"  # one level of nested parentheses
 _MARKDOWN_IMAGE = re.compile(r"!\[([^\]]*)\]" + _LINK_TARGET)
 _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]" + _LINK_TARGET)
 _TAG = re.compile(r"<[^<>]*>")
-_SCRIPT_SCHEME = re.compile(r"\b(?:javascript|vbscript|data)\s*:", re.IGNORECASE)
+_SCRIPT_SCHEME = re.compile(r"\b(?:javascript|vbscript|data):(?=\S)", re.IGNORECASE)
 _DROPPED_CATEGORIES = frozenset({"Cf", "Co", "Cs", "Cn"})  # format (bidi overrides), private
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MARKUP_CHARS = str.maketrans("", "", "<>`")
@@ -272,31 +284,80 @@ def resolve_item(
             if chosen is None:
                 return Resolution(None, failure=failure)
             return Resolution(chosen, "title")
-    return Resolution(None, failure="unknown")
+    return _resolve_pair(cleaned, index, prefer) or Resolution(None, failure="unknown")
 
 
 def _strip_decoration(text: str) -> str:
-    text = _EMPHASIS.sub("", text).strip(_WRAPPERS)
-    for _ in range(3):  # "1. **"The Matrix"**" needs more than one pass
-        stripped = _NUMBERING.sub("", text, count=1).strip(_WRAPPERS)
-        if stripped == text:
+    """`text` without markdown emphasis, wrapping quotes or brackets and list numbering."""
+    text = _unwrap(_EMPHASIS.sub("", text))
+    return _unwrap(_NUMBERING.sub("", text, count=1))
+
+
+def _unwrap(text: str) -> str:
+    """Strips quotes at either end and brackets that enclose the whole text."""
+    for _ in range(4):
+        text = text.strip(_QUOTES)
+        close = _BRACKET_PAIRS.get(text[:1])
+        inner = text[1:-1]
+        if len(text) < 2 or close != text[-1] or text[0] in inner or close in inner:
             break
-        text = stripped
+        text = inner
     return text
 
 
 def _pieces(text: str, *, whole: bool, max_chars: int) -> Iterable[str]:
     """`text` (when `whole`), then its prefixes before commentary, longest first.
 
+    A prefix ends at a separator (" - ", ": ", ", ", " (") or right after a "(1999)" year.
     Pieces longer than `max_chars` cannot name a catalog item and are skipped.
     """
     if whole and len(text) <= max_chars:
         yield text
-    cuts = [cut for cut in _CUT.finditer(text, 0, max_chars + 4) if cut.start() <= max_chars]
-    for cut in reversed(cuts[-MAX_CUTS:]):
-        prefix = text[: cut.start()].strip(_WRAPPERS)
-        if prefix and _is_commentary(prefix, text[cut.end() : cut.end() + 200]):
+    window = text[: max_chars + 4]
+    rest_at = {cut.start(): cut.end() for cut in _CUT.finditer(window)}
+    for year in _YEAR_IN_TEXT.finditer(window):
+        if year.end() < len(text):
+            rest_at.setdefault(year.end(), year.end())
+    for end in sorted((e for e in rest_at if e <= max_chars), reverse=True)[:MAX_CUTS]:
+        prefix = _unwrap(text[:end])
+        if prefix and _is_commentary(prefix, text[rest_at[end] : rest_at[end] + 200]):
             yield prefix
+
+
+def _resolve_pair(
+    text: str, index: TitleIndex, prefer: Collection[int] | None
+) -> Resolution | None:
+    """An id and a title side by side ("50: Star Wars", "The Matrix [the-matrix-1999]").
+
+    Resolves only when the id and the title name the same item; when they name different
+    items, neither can be trusted ("ambiguous").
+    """
+    if len(text) > 2 * index.max_piece_chars:
+        return None
+    for parts in _pairs(text):
+        named: list[tuple[int | None, int | None]] = []  # (by id, by title) per part
+        for part in parts:
+            part = _unwrap(part)
+            if part.count("(") != part.count(")"):
+                part = part.strip("() ")
+            matches, year = index.title_matches(part) if part else ((), None)
+            by_title = _choose(matches, year, index.years, prefer)[0] if matches else None
+            named.append((_resolve_id(part, index) if part else None, by_title))
+        (left_id, left_title), (right_id, right_title) = named
+        for by_id, by_title in ((left_id, right_title), (right_id, left_title)):
+            if by_id is not None and by_title is not None:
+                if by_id == by_title:
+                    return Resolution(by_id, "id_format")
+                return Resolution(None, failure="ambiguous")
+    return None
+
+
+def _pairs(text: str) -> Iterable[tuple[str, str]]:
+    bracketed = _BRACKETED_END.match(text)
+    if bracketed:
+        yield bracketed.group(1), bracketed.group(2)
+    for cut in itertools.islice(_CUT.finditer(text), MAX_CUTS):
+        yield text[: cut.start()], text[cut.end() :]
 
 
 def _is_commentary(prefix: str, rest: str) -> bool:
@@ -304,7 +365,9 @@ def _is_commentary(prefix: str, rest: str) -> bool:
     if _YEAR_AT_END.search(prefix):
         return True
     words = _WORD.findall(rest)
-    if not words or len(words) > 8:
+    if not words:  # "9/10" is a remark, "2" may be a sequel's number
+        return not rest.strip(" )]}").isdigit()
+    if len(words) > 8:
         return True
     return any(w[0].islower() and w.casefold() not in _SMALL_WORDS for w in words)
 

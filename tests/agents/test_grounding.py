@@ -131,6 +131,10 @@ def test_ids_with_trivial_formatting_are_repaired(demo: Dataset, proposed: str) 
         ("Mad Max, which started it all", "Mad Max"),
         ("alien-1979 - a classic", "Alien"),
         ("The Thing (1982) | 9/10", "The Thing"),
+        ("Alien (1979) by Ridley Scott", "Alien"),
+        ("- 3. Alien", "Alien"),
+        ("the-matrix-1999: The Matrix", "The Matrix"),
+        ("The Matrix [the-matrix-1999]", "The Matrix"),
     ],
 )
 def test_numbering_and_commentary_are_stripped(demo: Dataset, proposed: str, title: str) -> None:
@@ -152,6 +156,12 @@ def test_other_films_are_not_repaired_to_a_similar_title(demo: Dataset, proposed
     report = ground_ranked_list([proposed], demo, k=1)
     assert report.items == []
     assert reasons(report) == ["unknown"]
+
+
+def test_an_id_and_a_title_that_disagree_are_dropped(demo: Dataset) -> None:
+    report = ground_ranked_list(["alien-1979: The Matrix", "The Matrix [alien-1979]"], demo, k=2)
+    assert report.items == []
+    assert reasons(report) == ["ambiguous", "ambiguous"]
 
 
 def test_every_demo_title_and_id_resolves_to_its_item(demo: Dataset) -> None:
@@ -630,8 +640,17 @@ def test_movielens_titles(ml100k_path: Path) -> None:
     assert len(amy) == 2
     assert ground_ranked_list(["Chasing Amy (1997)"], data, k=1).items == []
     assert ground_ranked_list(["Chasing Amy"], data, k=1, allowed_ids=amy[1:]).item_ids == [amy[1]]
-    # numeric ids, as JSON numbers and with list numbering
-    assert ground_item_ids([50, "1. 50", "#50"], data) == ["50"]
+    # numeric ids, as JSON numbers, with list numbering, beside their title
+    star_wars = id_of(data, "Star Wars (1977)")
+    assert star_wars == "50"
+    assert ground_item_ids(
+        [50, "1. 50", "#50", "50: Star Wars (1977)", "50 (Star Wars)"], data
+    ) == ["50"]
+    # a sequel's number is neither commentary nor, beside another title, a trustworthy id
+    assert reasons(ground_ranked_list(["Toy Story: 2", "Alien: 50"], data, k=2)) == [
+        "ambiguous",
+        "ambiguous",
+    ]
     # every title resolves to its own item unless another item has the very same title
     titles: dict[str, int] = {}
     for item in data.items:

@@ -228,6 +228,28 @@ def test_async_call_against_the_server(server: FakeOpenAIServer) -> None:
     assert result.ok and result.attempts == 2
 
 
+def test_one_caller_shared_by_threads(server: FakeOpenAIServer) -> None:
+    """Parallel agents (LangGraph `Send`) may share a caller and a tracker."""
+    server.responder = lambda request: Reply.structured(
+        {**GOOD, "item_id": request.messages[-1]["content"]}
+    )
+    tracker = UsageTracker()
+    caller = server_caller(server, tracker)
+    results: dict[str, Any] = {}
+
+    def work(user: str) -> None:
+        results[user] = caller.call(Pick, [HumanMessage(user)])
+
+    users = [f"u{index}" for index in range(8)]
+    threads = [threading.Thread(target=work, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {user: results[user].value.item_id for user in users} == {u: u for u in users}
+    assert tracker.as_dict()["Ranker"]["calls"] == 8 == len(server.chat_requests())
+
+
 def test_usage_tracker_sums_what_the_server_reported(server: FakeOpenAIServer) -> None:
     server.enqueue(Reply.structured(GOOD), Reply.text("{bad"), Reply.structured(GOOD))
     tracker = UsageTracker()

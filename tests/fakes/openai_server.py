@@ -11,8 +11,10 @@ context manager or through a pytest fixture:
 What each request gets is chosen, in order, by: the queue (`enqueue(...)`, one `Reply` per
 request), then the `responder` function (request -> `Reply`), then `default`.
 `Reply.structured(obj)` answers in whatever form the request asks for: a call of the forced
-(or only) tool when the request carries tools, else JSON content (json_schema / json_object
-response formats, or none).
+(or first) tool when the request carries tools, else JSON content (json_schema / json_object
+response formats, or none). `answer_schema_with(obj)` answers every request that way;
+`answer_by_schema({"RankedList": {...}, "Critique": {...}})` picks the dict by the requested
+schema's name (tool name or json_schema name).
 
 Token usage is a deterministic count of whitespace-separated words (`count_tokens`): prompt =
 words of the message texts, completion = words of the content or of the tool-call arguments.
@@ -142,6 +144,19 @@ class RecordedRequest:
         return fmt.get("type") if fmt else None
 
     @property
+    def schema_name(self) -> str | None:
+        """The schema the request asks for: forced (or only) tool, else json_schema name."""
+        if self.forced_tool_name is not None:
+            return self.forced_tool_name
+        if len(self.tools) == 1:
+            return self.tool_names[0]
+        fmt = self.response_format
+        if fmt and fmt.get("type") == "json_schema":
+            name = (fmt.get("json_schema") or {}).get("name")
+            return name if isinstance(name, str) else None
+        return None
+
+    @property
     def stream(self) -> bool:
         return bool(self.body.get("stream"))
 
@@ -162,6 +177,24 @@ Responder = Callable[[RecordedRequest], Reply]
 def answer_schema_with(obj: Any) -> Responder:
     """A responder answering every request with `obj` in the requested form."""
     return lambda _request: Reply.structured(obj)
+
+
+def answer_by_schema(answers: dict[str, Any], default: Any = None) -> Responder:
+    """A responder answering each requested schema (by name) with its dict, in the requested form.
+
+    Requests naming no schema (json_object mode) or an unknown one get `default`; with no
+    default they get an HTTP 400 naming the problem, so a test notices.
+    """
+
+    def respond(request: RecordedRequest) -> Reply:
+        name = request.schema_name
+        if name is not None and name in answers:
+            return Reply.structured(answers[name])
+        if default is not None:
+            return Reply.structured(default)
+        return Reply.error(400, f"fake server: no scripted answer for schema {name!r}")
+
+    return respond
 
 
 def _message_text(message: dict[str, Any]) -> str:

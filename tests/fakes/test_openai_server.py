@@ -15,6 +15,7 @@ from tests.fakes.openai_server import (
     RecordedRequest,
     Reply,
     _pieces,
+    answer_by_schema,
     answer_schema_with,
     count_tokens,
 )
@@ -217,3 +218,27 @@ def test_pieces_join_back(text: str, words_per_piece: int) -> None:
     pieces = list(_pieces(text, words_per_piece))
     assert "".join(pieces) == text
     assert all(count_tokens(piece) <= words_per_piece for piece in pieces)
+
+
+def test_answer_by_schema_picks_the_requested_schema(
+    server: FakeOpenAIServer, client: openai.OpenAI
+) -> None:
+    server.responder = answer_by_schema({"Pick": {"item_id": "1"}, "Verdict": {"accept": True}})
+    messages: Any = [{"role": "user", "content": "go"}]
+    verdict_format: Any = {
+        "type": "json_schema",
+        "json_schema": {"name": "Verdict", "schema": {"type": "object"}},
+    }
+    by_tool = client.chat.completions.create(
+        model="m", messages=messages, tools=[TOOL], tool_choice=FORCE_PICK
+    )
+    by_format = client.chat.completions.create(
+        model="m", messages=messages, response_format=verdict_format
+    )
+    call: Any = (by_tool.choices[0].message.tool_calls or [])[0]
+    assert json.loads(call.function.arguments) == {"item_id": "1"}
+    assert json.loads(by_format.choices[0].message.content or "") == {"accept": True}
+    with pytest.raises(openai.BadRequestError, match="no scripted answer"):
+        client.chat.completions.create(
+            model="m", messages=messages, response_format={"type": "json_object"}
+        )

@@ -66,7 +66,7 @@ MAX_PROPOSALS = 500
 """Proposals beyond this many are not examined (a guard against runaway or hostile output)."""
 MAX_EXAMINED_CHARS = 600
 """Only this much of a proposal's text is examined; a longer text can only resolve by a prefix."""
-MAX_CUTS = 12
+MAX_CUTS = 8
 MAX_EXPLANATION_CHARS = 600
 MAX_REASON_CHARS = 200
 MAX_REASONS = 8
@@ -139,7 +139,8 @@ def title_key(title: str) -> str:
             moved.append(article)
         return " "
 
-    text = _TRAILING_ARTICLE.sub(drop_article, text)
+    if "," in text:
+        text = _TRAILING_ARTICLE.sub(drop_article, text)
     text = text.replace("&", " and ")
     text = _APOSTROPHES.sub("", text)
     tokens = _NON_WORD.sub(" ", text).split()
@@ -200,12 +201,12 @@ class TitleIndex:
         self.years = years
         self.longest_key = max((len(k) for k in (*self.primary, *self.alias)), default=0)
         longest_text = max(
-            (max(len(split_year(it.title)[0]) * 2, len(it.item_id)) for it in dataset.items),
+            (max(len(split_year(it.title)[0]), len(it.item_id)) for it in dataset.items),
             default=0,
         )
         # a piece of a proposal longer than this cannot be a catalog id or title, even with
-        # a year, quotes and some extra punctuation
-        self.max_piece_chars = longest_text + 40
+        # a " (1999)" year and some extra spaces or punctuation
+        self.max_piece_chars = longest_text + 24
 
     def title_matches(self, text: str) -> tuple[tuple[int, ...], int | None]:
         """Catalog items whose title fits `text`, and the year stated in `text` if any."""
@@ -320,7 +321,7 @@ def _pieces(text: str, *, whole: bool, max_chars: int) -> Iterable[str]:
             rest_at.setdefault(year.end(), year.end())
     for end in sorted((e for e in rest_at if e <= max_chars), reverse=True)[:MAX_CUTS]:
         prefix = _unwrap(text[:end])
-        if prefix and _is_commentary(prefix, text[rest_at[end] : rest_at[end] + 200]):
+        if prefix and _is_commentary(prefix, text[rest_at[end] : rest_at[end] + 80]):
             yield prefix
 
 

@@ -420,9 +420,7 @@ def clean_text(text: object, max_chars: int) -> str:
     goes, so nothing can form markup; markdown links and images keep only their text.
     Anything that is not a string gives "".
     """
-    if not isinstance(text, str) or max_chars <= 0:
-        return ""
-    if not text:
+    if not isinstance(text, str) or not text or max_chars <= 0:
         return ""
     text = html.unescape(text[: max_chars * 2 + 64])
     text = _MARKDOWN_IMAGE.sub(r"\1", text)
@@ -658,7 +656,8 @@ def ground_ranked_list(
     resolved to a catalog item (see the module docstring), then dropped if it repeats an item
     already in the list, fails `filters` (None means `CandidateFilters()`: seen items go when
     `history` is given) or, when `allowed_ids` is given (the candidate set of a ranking task),
-    is outside it. Free text is cleaned with `clean_text`.
+    is outside it. Free text is cleaned with `clean_text`. Proposals are examined in order
+    until `k` items are in the list, and at most `max_proposals` of them (None: all).
 
     Missing places are filled from `fallback` (catalog ids of the offline ranking, best first),
     skipping ids that are not catalog ids as they stand, already listed, or invalid by the same

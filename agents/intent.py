@@ -756,6 +756,9 @@ class IntentParser:
                 length, number = found
         if number is None:
             return None
+        upper = self._count_range_end(msg, i + length, i > 0 and msg.words[i - 1] == "between")
+        if upper is not None:
+            length, number = length + upper[0], upper[1]
         before = msg.words[i - 1] if i > 0 else ""
         if word == "one" and before in ("the", "no", "any", "every", "some", "this", "that"):
             return None
@@ -776,6 +779,17 @@ class IntentParser:
         if lead and before in ("just", "only", "top"):
             return length, number
         return None
+
+    def _count_range_end(self, msg: _Message, j: int, between: bool) -> tuple[int, int] | None:
+        """The upper end of a count range ("2 or 3", "3 to 5", "between 2 and 4")."""
+        joiners = ("or", "to", "and") if between else ("or", "to")
+        if j + 1 >= len(msg) or msg.words[j] not in joiners:
+            return None
+        word = msg.words[j + 1]
+        if word.isdigit() and len(word) <= 3:
+            return 2, int(word)
+        number = vocab.NUMBER_WORDS.get(word)
+        return (2, number) if number is not None else None
 
     def _main_attr_at(self, msg: _Message, k: int) -> bool:
         found = self._attrs.longest(msg, k)
@@ -942,8 +956,10 @@ class IntentParser:
                 best[key] = (priority, negated)
                 continue
             old_priority, old_negated = best[key]
-            if priority > old_priority or (priority == old_priority and negated):
-                best[key] = (priority, negated or (priority == old_priority and old_negated))
+            if priority > old_priority:
+                best[key] = (priority, negated)
+            elif priority == old_priority:
+                best[key] = (priority, negated and old_negated)
         for attribute, value in order:
             target = unwanted if best[(attribute, value)][1] else wanted
             target.setdefault(attribute, []).append(value)

@@ -61,8 +61,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "comedy", "comedies", "comedic", "funny", "funnier", "funniest", "hilarious",
         "humor", "humour", "humorous", "laugh", "laughs", "laughing", "silly", "goofy",
         "witty", "lighthearted", "light hearted", "amusing", "jokes", "spoof", "parody",
-        "slapstick", "satire", "satirical", "rom com", "romcom", "romcoms", "rom coms",
-        "dark comedy", "black comedy",
+        "slapstick", "satire", "satirical", "feel good", "feelgood", "rom com", "romcom",
+        "romcoms", "rom coms", "dark comedy", "black comedy",
     ),
     "crime": (
         "crime", "crimes", "criminal", "criminals", "heist", "heists", "gangster",
@@ -76,7 +76,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "drama": (
         "drama", "dramas", "dramatic", "serious", "emotional", "tearjerker", "tear jerker",
-        "sad", "heartbreaking", "touching", "character study", "moving story",
+        "sad", "heartbreaking", "touching", "character study", "moving story", "make me cry",
     ),
     "fantasy": (
         "fantasy", "fantasies", "magic", "magical", "wizard", "wizards", "witch", "witches",
@@ -192,13 +192,14 @@ STRONG_CUES: tuple[str, ...] = (
     "the likes of", "same vibe as", "in the spirit of", "inspired by", "just watched",
     "watched", "rewatched", "favorite", "favourite", "favorite movie is",
     "favourite movie is", "favorite film is", "favourite film is", "same as", "if you liked",
+    "just finished", "finished", "just saw", "how about", "what about",
 )
 WEAK_CUES: tuple[str, ...] = ("love", "enjoy", "adore")
 NEGATIVE_CUES: tuple[str, ...] = (
     "dont like", "do not like", "didnt like", "did not like", "hated", "hate", "disliked",
     "dislike", "not like", "nothing like", "unlike", "cant stand", "cannot stand",
     "couldnt stand", "not a fan of", "wasnt a fan of", "anything but", "except",
-    "other than", "not", "apart from", "instead of",
+    "other than", "not", "apart from", "instead of", "less like", "not like", "except for",
 )
 # After these, "like" means "want" ("I'd like a comedy") and is no cue.
 LIKE_AS_WANT = frozenset(
@@ -322,7 +323,7 @@ GENERIC_WORDS = _words(
     particular particularly especially whatever whichever time times actually definitely
     probably possibly typically usually generally also yes yeah yep nope sure fine well
     ready rewatch rewatched titles title results result items item couple few several
-    dozen handful single"""
+    dozen handful single esque ish starring set finished"""
 )
 
 # Common English words: titles made only of these are easily false positives ("Heat",

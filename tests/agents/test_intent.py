@@ -198,6 +198,9 @@ def test_not_too_violent_rules_out_the_violent_genres(parser: IntentParser) -> N
         ("without romance or musicals", [], ["Romance", "Musical"]),
         ("a comedy instead of a drama", ["Comedy"], ["Drama"]),
         ("I hate musicals, love westerns", ["Western"], ["Musical"]),
+        ("something scary but not gory", ["Horror"], []),
+        ("I like thrillers, hate romance but love comedies", ["Thriller", "Comedy"], ["Romance"]),
+        ("I'm not sure, maybe something funny", ["Comedy"], []),
     ],
 )
 def test_negation_scope_ends_with_its_clause(
@@ -300,6 +303,12 @@ def test_the_main_attribute_is_configurable() -> None:
         ("The Matrix?", "The Matrix"),
         ("toy story please", "Toy Story"),
         ("I really liked The Matrix Reloaded", "The Matrix Reloaded"),
+        ("Hi! I just finished Alien. Any recommendations?", "Alien"),
+        ("How about Frozen?", "Frozen"),
+        ("My favorite movie is The Shawshank Redemption", "The Shawshank Redemption"),
+        ("the godfather part 2", "The Godfather Part II"),
+        ("films like 2001", "2001: A Space Odyssey"),
+        ("more like Jaws, less like Scream", "Jaws"),
     ],
 )
 def test_reference_titles(demo: Dataset, parser: IntentParser, message: str, title: str) -> None:
@@ -495,6 +504,8 @@ def test_two_digit_twenties_follow_the_catalog(
         ("half a dozen comedies", 6),
         ("recommend 500 movies", MAX_COUNT),
         ("0 movies", 1),
+        ("maybe 2 or 3 films", 3),
+        ("between 2 and 4 comedies", 4),
         ("a movie for my 2 kids", None),
         ("something under a couple of hours", None),
         ("rated 4 stars", None),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import string
 import unicodedata
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -391,6 +393,26 @@ def test_the_report_counts_what_happened(demo: Dataset) -> None:
         "unexamined": 1,
     }
     assert report.changed
+
+
+def test_proposals_beyond_the_cap_are_not_examined(demo: Dataset) -> None:
+    proposed = ["junk"] * 10 + [demo.item_ids[0]]
+    capped = ground_ranked_list(proposed, demo, k=1, max_proposals=10)
+    assert capped.items == []
+    assert capped.unexamined == 1
+    assert ground_ranked_list(proposed, demo, k=1, max_proposals=None).item_ids == [
+        demo.item_ids[0]
+    ]
+
+
+def test_the_title_index_is_built_once_per_dataset(remakes: Dataset) -> None:
+    assert title_index(remakes) is title_index(remakes)
+    other = Dataset.build("other", remakes.items, [])
+    assert title_index(other) is not title_index(remakes)
+    probe = weakref.ref(title_index(other))
+    del other
+    gc.collect()
+    assert probe() is None  # released with its dataset
 
 
 def test_ground_item_ids(demo: Dataset, demo_history: History) -> None:

@@ -252,6 +252,7 @@ class _TitleEntry:
     exact: bool
     tier: int  # 1 pronoun-like, 2 one content word, 3 other
     common: bool  # every word is a common word
+    clash: bool  # the title is also an attribute phrase ("The War", "Kids")
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,9 +437,15 @@ class IntentParser:
                     _append_unique(alias.setdefault(prefix, []), index)
         for key, items in alias.items():
             if key not in exact:
-                self._titles.add(key, _title_entry(key, items, exact=False))
+                self._titles.add(
+                    key, _title_entry(key, items, exact=False, clash=self._clashes(key))
+                )
         for key, items in exact.items():
-            self._titles.add(key, _title_entry(key, items, exact=True))
+            self._titles.add(key, _title_entry(key, items, exact=True, clash=self._clashes(key)))
+
+    def _clashes(self, key: tuple[str, ...]) -> bool:
+        entry = self._attrs.get(key)
+        return entry is not None and not entry.lowercase_only
 
     def _build_vocabulary(self, dataset: Dataset) -> frozenset[str]:
         words: set[str] = set()
@@ -583,7 +590,7 @@ class IntentParser:
                 continue
             if word in vocab.CUE_FILLERS and skipped < 3:
                 skipped += 1
-                adjacent = adjacent and word in vocab.LEADING_ARTICLES
+                adjacent = adjacent and word == "the"  # "like the Heat", not "like a game"
                 j += 1
                 continue
             break
@@ -599,10 +606,10 @@ class IntentParser:
         if entry.tier == 1:
             return capital and adjacent
         if kind in ("weak", "negative_weak"):
-            return capital if (entry.common or entry.tier == 2) else True
+            return capital or not (entry.common or entry.clash or entry.tier == 2)
         if entry.tier == 2:
-            return adjacent or capital
-        return True
+            return capital or (adjacent and not entry.clash)
+        return capital or not entry.clash
 
     def _accept_uncued(self, msg: _Message, match: _TitleMatch) -> bool:
         entry = match.entry
@@ -611,7 +618,7 @@ class IntentParser:
         span = msg.tokens[match.start : match.end]
         capitals = all(t.capital for t in span if t.word not in vocab.STOPWORDS)
         if match.end < len(msg) and msg.words[match.end] in vocab.POST_CUES:
-            return capitals or not (entry.common or entry.tier < 3)
+            return capitals or not (entry.common or entry.clash or entry.tier < 3)
         if entry.tier < 3 or len(span) < 2 or not capitals:
             return False
         others = [t for k, t in enumerate(msg.tokens) if not match.start <= k < match.end]
@@ -1130,7 +1137,9 @@ def _spellings(text: str) -> list[tuple[str, ...]]:
     return keys
 
 
-def _title_entry(key: tuple[str, ...], items: list[int], *, exact: bool) -> _TitleEntry:
+def _title_entry(
+    key: tuple[str, ...], items: list[int], *, exact: bool, clash: bool
+) -> _TitleEntry:
     content = [w for w in key if w not in vocab.STOPWORDS]
     if not content or len("".join(key)) <= 2:
         tier = 1
@@ -1139,7 +1148,7 @@ def _title_entry(key: tuple[str, ...], items: list[int], *, exact: bool) -> _Tit
     else:
         tier = 3
     common = all(w in vocab.STOPWORDS or w in vocab.COMMON_WORDS for w in key)
-    return _TitleEntry(tuple(items), exact, tier, common)
+    return _TitleEntry(tuple(items), exact, tier, common, clash)
 
 
 _TIME_MODIFIERS = _phrase_set(

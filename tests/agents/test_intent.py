@@ -293,6 +293,8 @@ def test_the_main_attribute_is_configurable() -> None:
         ("I enjoyed the silence of the lambs", "The Silence of the Lambs"),
         ("reminds me of Amélie", "Amélie"),
         ("something like amelie", "Amélie"),
+        ("something like heat", "Heat"),
+        ("movies like alien", "Alien"),
         ("as good as schindlers list", "Schindler's List"),
         ("I loved Pride and Prejudice", "Pride & Prejudice"),
         ("like Rocky 2", "Rocky II"),
@@ -367,6 +369,13 @@ def test_a_disliked_title_is_no_reference(parser: IntentParser) -> None:
         "speed matters, something short",
         "I like big movies",
         "give me one more",
+        "something like a road trip movie",
+        "I like movies with a strong female lead",
+        "I love it when the good guys win",
+        "something like that but shorter",
+        "I like fast cars and big explosions",
+        "something like the one with the shark",
+        "I'd like a long epic",
     ],
 )
 def test_common_words_do_not_become_references(parser: IntentParser, message: str) -> None:
@@ -416,6 +425,17 @@ def test_movielens_titles(ml100k: Dataset, ml_parser: IntentParser) -> None:
     ]
     assert ml_parser.parse("like 12 monkeys").reference_item_ids == [
         the_id(ml100k, "Twelve Monkeys (1995)")
+    ]
+
+
+def test_movielens_common_words_are_not_titles(ml100k: Dataset, ml_parser: IntentParser) -> None:
+    # MovieLens 100K has "Game, The", "War, The", "Kids" and "Fear".
+    for message in ("something like a game of chess", "I like fear", "something like war films"):
+        assert ml_parser.parse(message).reference_item_ids == []
+    intent = ml_parser.parse("something like kids movies")
+    assert intent.reference_item_ids == [] and wanted(intent) == ["Children's"]
+    assert ml_parser.parse("something like War").reference_item_ids == [
+        the_id(ml100k, "War, The (1994)")
     ]
 
 

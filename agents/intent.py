@@ -755,7 +755,7 @@ class IntentParser:
         word = msg.words[i]
         number: int | None = None
         length = 1
-        if word.isdigit() and len(word) <= 3:
+        if _is_small_number(word):
             number = int(word)
         else:
             found = self._numbers.longest(msg, i)
@@ -793,7 +793,7 @@ class IntentParser:
         if j + 1 >= len(msg) or msg.words[j] not in joiners:
             return None
         word = msg.words[j + 1]
-        if word.isdigit() and len(word) <= 3:
+        if _is_small_number(word):
             return 2, int(word)
         number = vocab.NUMBER_WORDS.get(word)
         return (2, number) if number is not None else None
@@ -882,7 +882,7 @@ class IntentParser:
         nxt = words[i + 1]
         if nxt == "decade":
             return 2, self.newest_year - 9
-        found = self._numbers.longest(msg, i + 1) if not nxt.isdigit() else (1, int(nxt))
+        found = self._numbers.longest(msg, i + 1) if not _is_small_number(nxt) else (1, int(nxt))
         if found is None:
             if nxt in ("few", "couple") and i + 2 < len(msg) and words[i + 2] == "years":
                 return 3, self.newest_year - 4
@@ -1049,6 +1049,11 @@ def _item_year(attributes: object) -> int | None:
         if match:
             return int(match.group(1))
     return None
+
+
+def _is_small_number(word: str) -> bool:
+    """One to three ASCII digits (so never a year, and never a Unicode digit like "❾")."""
+    return word.isascii() and word.isdigit() and len(word) <= 3
 
 
 def _plural(word: str) -> str:

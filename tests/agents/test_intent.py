@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import random
 import weakref
 from collections import Counter
 from pathlib import Path
@@ -607,12 +608,35 @@ def test_prompt_injection_is_only_words(demo: Dataset, parser: IntentParser) -> 
         "(1979)",
         "1" * 5000,
         "-- ; DROP TABLE items; --",
+        "❾ movies from the ١٩٨٠s",
+        "²³ films",
     ],
 )
 def test_odd_messages_never_crash(parser: IntentParser, demo: Dataset, message: str) -> None:
     intent = parser.parse(message)
     assert set(intent.reference_item_ids) <= set(demo.item_ids)
     assert intent.count is None or 1 <= intent.count <= MAX_COUNT
+
+
+def test_random_word_salad_keeps_the_invariants(demo: Dataset, parser: IntentParser) -> None:
+    rng = random.Random(7)
+    vocabulary = (
+        "no not without hate like liked similar to between and before after since the a "
+        "top three few couple 5 12 1980s 80s 1999 2001 recent old funny scary war "
+        ", . ? ! - ' ( ) & 😀 é"
+    )
+    words = [*vocabulary.split(" "), *(w for it in demo.items[:60] for w in it.title.split())]
+    ids = set(demo.item_ids)
+    for _ in range(2_000):
+        message = " ".join(rng.choice(words) for _ in range(rng.randint(0, 20)))
+        intent = parser.parse(message)
+        assert set(intent.reference_item_ids) <= ids
+        assert intent.count is None or 1 <= intent.count <= MAX_COUNT
+        if intent.year_min is not None and intent.year_max is not None:
+            assert intent.year_min <= intent.year_max
+        assert intent.needs_clarification == (intent.clarifying_question is not None)
+        for attribute, values in intent.wanted.items():
+            assert not set(values) & set(intent.unwanted.get(attribute, []))
 
 
 def test_emoji_do_not_hide_words(parser: IntentParser) -> None:

@@ -15,8 +15,10 @@ How a message is read (the word lists live in `agents.intent_vocab`):
    message is titles, the title is quoted, follows a reference cue ("like", "similar to",
    "liked", ...), precedes a post cue ("a Toy Story fan"), or is a multi-word title typed
    with its capitals ("Star Wars"). Titles that are common words need more: pronoun-like
-   titles ("It", "Up", "Her") need their capital letter, one-word titles ("Heat") need to
-   follow a strong cue directly or to be capitalised. Negative cues ("didn't like Heat")
+   titles ("It", "Up", "Her") need their capital letter; one-word titles ("Heat") need to
+   follow a strong cue directly (or after "the") or to be capitalised; titles that are also
+   attribute phrases ("The War", "Kids") need their capital; after a weak cue ("I love")
+   common-word titles need their capital. Negative cues ("didn't like Heat")
    consume a title without making it a reference. Remakes resolve to the item whose year is
    mentioned, else to the most interacted-with one; a franchise name gives its items, most
    popular first.
@@ -815,10 +817,11 @@ class IntentParser:
         span: tuple[int, int] | None = None
         length = 0
         relative = self._relative_years(msg, i)
+        recency = self._recency_word(msg, i) if relative is None else None
         if relative is not None:
             length, lower = relative
-        elif self._recency_word(msg, i) is not None:
-            length, kind = self._recency_word(msg, i) or (0, "")
+        elif recency is not None:
+            length, kind = recency
             newest = self.newest_year
             if kind == "recent" and newest is not None:
                 if negated:
@@ -840,7 +843,7 @@ class IntentParser:
             if first is None:
                 return 0
             a, b, j = first
-            joined = self._range_end(msg, j, first_is_year=True)
+            joined = self._range_end(msg, j)
             if joined is not None and mod in (None, "between", "from", "in"):
                 _, b, j = joined
                 span = (a, b)
@@ -937,9 +940,8 @@ class IntentParser:
             start = 1900 + decade
         return start, start + 9, j + 1
 
-    def _range_end(
-        self, msg: _Message, j: int, *, first_is_year: bool
-    ) -> tuple[int, int, int] | None:
+    def _range_end(self, msg: _Message, j: int) -> tuple[int, int, int] | None:
+        """The second half of a year range ("to 1999", "-1999", "and the 90s")."""
         if j >= len(msg):
             return None
         if msg.words[j] in vocab.RANGE_JOINERS:

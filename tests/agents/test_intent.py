@@ -671,3 +671,15 @@ def test_parse_intent_cache_does_not_keep_datasets_alive() -> None:
     del ds
     gc.collect()
     assert ref() is None
+
+
+def test_catalogs_without_attributes_or_items() -> None:
+    empty = Dataset.build("empty", [], [])
+    intent = parse_intent("something funny like Alien from the 80s", empty)
+    assert intent.reference_item_ids == [] and not intent.wanted
+    assert (intent.year_min, intent.year_max) == (1980, 1989)
+    bare = Dataset.build("bare", [Item("x", "Alien")], [])
+    intent = parse_intent("something like Alien, recent please", bare)
+    assert intent.reference_item_ids == ["x"]
+    assert intent.year_min is None  # no years in the catalog: "recent" is only a keyword
+    assert "What are you in the mood for?" in (parse_intent("hi", bare).clarifying_question or "")

@@ -13,12 +13,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from agents.context import Context
+from agents.grounding import ground_ranked_list
 from agents.item_analyst import analyse_items
 from agents.manager import FINISH, next_step
 from agents.ranker import rank
 from agents.reflector import review
 from agents.schemas import Intent, RankedItem
-from agents.searcher import score_given, search
+from agents.searcher import merged_filters, score_given, search
 from agents.state import State
 from agents.toolbox import Toolbox, get_toolbox
 from agents.trace import Tracer
@@ -84,19 +85,47 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
             trace.thought(f"Intent: {intent.model_dump(exclude_defaults=True)}")
             if state.task == "chat" and intent.needs_clarification:
                 reply = intent.clarifying_question or "What are you in the mood for?"
-                return Command(goto="__end__", update={**update, "reply": reply})
+                done = {**update, "reply": reply, "recommendations": []}
+                return Command(goto="__end__", update=done)
     step = next_step(state, ctx.max_steps, ctx.max_reflections)
     if step == (FINISH,):
-        update.update(_finish(state, box, ctx))
+        update.update(_finish(state, box, ctx, trace))
         trace.thought("The task is answered.")
         return Command(goto="__end__", update=update)
     trace.emit("action", tool="route", args={"next": list(step)})
     return Command(goto=cast(list[AgentNode], list(step)), update=update)
 
 
-def _finish(state: State, box: Toolbox, ctx: Context) -> dict[str, Any]:
+def _grounded(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> list[RankedItem]:
+    """The final list, through the grounding validator: nothing ungrounded leaves the graph."""
+    pool_ids = [c.item_id for c in state.pool.candidates] if state.pool is not None else []
+    if state.task == "rank":
+        filters = CandidateFilters(exclude_seen=False)
+    else:
+        filters = merged_filters(_filters(state), state.intent)
+    report = ground_ranked_list(
+        state.ranked,
+        box.dataset,
+        k=_count(state, ctx),
+        history=_history(box, state),
+        filters=filters,
+        allowed_ids=pool_ids,
+        fallback=pool_ids,
+    )
+    if report.changed:
+        trace.observation(
+            "Grounding changed the list.",
+            dropped=[f"{d.proposed}: {d.reason}" for d in report.dropped][:20],
+            repaired=[f"{r.proposed} -> {r.item_id}" for r in report.repaired][:20],
+            refilled=report.refilled,
+        )
+    return report.items
+
+
+def _finish(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> dict[str, Any]:
     if state.task in ("recommend", "rank", "chat"):
-        items: list[RankedItem] = state.ranked.items if state.ranked is not None else []
+        items = _grounded(state, box, ctx, trace)
+        trace.emit("recommendations", items=[i.model_dump() for i in items])
         out: dict[str, Any] = {"recommendations": items}
         if state.task == "chat":
             titles = [box.dataset.items[box.dataset.item_index[i.item_id]].title for i in items]

@@ -681,25 +681,29 @@ def ground_ranked_list(
         if len(report.items) >= k:
             break
         examined += 1
-        read = _read_proposal(proposal)
-        described = _describe(proposal, read.text)
+        if isinstance(proposal, str) and proposal in dataset.item_index:
+            read = _Proposal(proposal)  # a bare catalog id: the common case, kept fast
+        else:
+            read = _read_proposal(proposal)
         if read.text is None:
-            report.dropped.append(Drop(described, read.failure or "invalid"))
+            report.dropped.append(Drop(_describe(proposal, None), read.failure or "invalid"))
             continue
         resolution = resolve_item(read.text, index, prefer=rules.candidates)
         item = resolution.item_index
         if item is None:
+            described = _describe(proposal, read.text)
             report.dropped.append(Drop(described, resolution.failure or "unknown"))
             continue
         item_id = dataset.item_ids[item]
         problem = "duplicate" if item in chosen else rules.problem(item)
         if problem is not None:
-            report.dropped.append(Drop(described, problem, item_id))
+            report.dropped.append(Drop(_describe(proposal, read.text), problem, item_id))
             continue
         chosen.add(item)
         score = read.score if read.score is not None else 1.0 / (1 + len(report.items))
+        # every field is already of its schema type and cleaned: no validation needed
         report.items.append(
-            RankedItem(
+            RankedItem.model_construct(
                 item_id=item_id,
                 score=score,
                 explanation=read.explanation,
@@ -709,6 +713,7 @@ def ground_ranked_list(
         if resolution.repair is None:
             report.kept.append(item_id)
         else:
+            described = _describe(proposal, read.text)
             report.repaired.append(Repair(described, item_id, resolution.repair))
     report.unexamined = len(proposals) - examined
     explanation = clean_text(refill_explanation, MAX_EXPLANATION_CHARS)
@@ -720,7 +725,9 @@ def ground_ranked_list(
             continue
         chosen.add(item)
         report.items.append(
-            RankedItem(item_id=item_id, score=1.0 / (1 + position), explanation=explanation)
+            RankedItem.model_construct(
+                item_id=item_id, score=1.0 / (1 + position), explanation=explanation, reasons=[]
+            )
         )
         report.refilled.append(item_id)
     return report

@@ -6,7 +6,7 @@
 Measures the one-off title index build, then `ground_ranked_list` on lists of catalog ids,
 titles, numbered titles with commentary, and hostile junk (long injection-like strings and
 separator-heavy text), each with and without attribute filters, a 40-item history and a
-200-id fallback. Prints a table and writes JSON.
+200-id fallback; and `ground_item_ids` on a 1000-id pool. Prints a table and writes JSON.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.grounding import ground_ranked_list, title_index
+from agents.grounding import ground_item_ids, ground_ranked_list, title_index
 from benchmarks.synthetic import SyntheticSpec, synthetic_dataset
 from recdata.dataset import Dataset
 from tools.base import History
@@ -110,7 +110,10 @@ def main(argv: list[str] | None = None) -> None:
                     **report.counts(),
                 }
             )
+    pool = [dataset.item_ids[i] for i in rng.permutation(dataset.n_items)[:1000]]
+    pool_ms = _median_ms(lambda: ground_item_ids(pool, dataset, history=history), args.repeats)
     print(f"title index build: {index_s:.2f} s for {dataset.n_items:,} items")
+    print(f"ground_item_ids on a 1000-id pool: {pool_ms:.2f} ms")
     print(f"{'proposals':<24}{'filters':<15}{'median ms':>10}{'items':>7}{'repaired':>9}")
     for row in results:
         print(
@@ -123,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         "list_size": args.list,
         "repeats": args.repeats,
         "title_index_build_s": round(index_s, 3),
+        "pool_1000_ids_ms": round(pool_ms, 3),
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),

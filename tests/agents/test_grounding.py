@@ -421,10 +421,10 @@ def test_ground_item_ids(demo: Dataset, demo_history: History) -> None:
     assert ground_item_ids(ids, demo) == [matrix, alien]
     assert ground_item_ids(ids, demo, k=1) == [matrix]
     assert ground_item_ids(ids, demo, allowed_ids=[alien]) == [alien]
+    history = set(demo_history.items.tolist())
     seen = [demo.item_ids[i] for i in demo_history.items[:2]]
-    assert ground_item_ids([*seen, matrix], demo, history=demo_history) == (
-        [] if demo.item_index[matrix] in set(demo_history.items.tolist()) else [matrix]
-    )
+    unseen = next(iid for i, iid in enumerate(demo.item_ids) if i not in history)
+    assert ground_item_ids([*seen, unseen], demo, history=demo_history) == [unseen]
     assert ground_item_ids([], demo) == []
 
 

@@ -1,7 +1,8 @@
-"""`agentrec demo`: recommendations for a demo user on the embedded defaults.
+"""`agentrec demo`: a streamed agent run on the embedded defaults, in the terminal.
 
-Loads the bundled demo catalog (or any dataset), fits the default model, and prints the
-user's recent history and the top recommendations with the history items that drove each.
+Loads the bundled demo catalog (or any dataset), fits the default model, then runs the agent
+graph and prints its trace as it streams (which agent works, its thoughts and actions, the
+candidates, the review) and the final recommendations with their explanations.
 """
 
 from __future__ import annotations
@@ -9,25 +10,35 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from agents.context import Context
+from agents.state import InputState
+from agents.toolbox import Toolbox, get_toolbox, register_toolbox
 from core.errors import ConfigError
 from recdata.dataset import Dataset
-from tools.base import History, Recommender, TrainSet
-from tools.candidates import CandidateFilters, generate_candidates
+
+AGENT_STYLES = {
+    "Manager": "bold magenta",
+    "UserAnalyst": "cyan",
+    "Searcher": "green",
+    "ItemAnalyst": "yellow",
+    "Ranker": "blue",
+    "Reflector": "red",
+}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
-        help="Recommend for a demo user on the bundled demo catalog (no LLM, no key needed).",
+        help="Stream an agent run for a demo user on the bundled catalog (no LLM, no key).",
     )
     p.add_argument("--user", help="User id (default: the demo's showcase user).")
+    p.add_argument("--message", default="", help="A chat message, e.g. 'something funny'.")
     p.add_argument("--count", type=int, default=10, help="How many items (default 10).")
-    p.add_argument("--model", default="default", help="Model name (default: default).")
     p.add_argument(
         "--genre", action="append", default=[], help="Only items with this genre (repeatable)."
     )
@@ -38,18 +49,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run)
 
 
-def _load(args: argparse.Namespace) -> tuple[Dataset, str]:
+def _toolbox(args: argparse.Namespace) -> tuple[str, Toolbox, str]:
     if args.data:
         from recdata.loaders import load_dataset
 
-        ds = load_dataset(args.data, args.format, args.columns)
-        default_user = ds.user_ids[0]
-    else:
-        from recdata.demo import DEMO_USER_ID, load_demo
+        box = Toolbox.build(load_dataset(args.data, args.format, args.columns))
+        register_toolbox("cli", box)
+        return "cli", box, args.user or box.dataset.user_ids[0]
+    from recdata.demo import DEMO_USER_ID
 
-        ds = load_demo()
-        default_user = DEMO_USER_ID
-    return ds, args.user or default_user
+    return "demo", get_toolbox("demo"), args.user or DEMO_USER_ID
 
 
 def _check_genres(ds: Dataset, genres: Sequence[str]) -> None:
@@ -61,97 +70,87 @@ def _check_genres(ds: Dataset, genres: Sequence[str]) -> None:
         )
 
 
-def _because(model: Recommender, ds: Dataset, history: History, item: int) -> str:
-    explain = getattr(model, "explain", None)
-    if explain is None:
-        return ""
-    drivers = explain(history, item)
-    titles: list[str] = []
-    for source, *_ in drivers:
-        title = ds.items[int(source)].title
-        if title not in titles:
-            titles.append(title)
-        if len(titles) == 2:
-            break
-    return "because you watched " + " and ".join(titles) if titles else "popular right now"
-
-
-@dataclass(frozen=True)
-class DemoPick:
-    item: int
-    score: float
-    why: str
-
-
-def recommend_for(
-    ds: Dataset,
-    model: Recommender,
-    history: History,
-    count: int,
-    include_genres: Sequence[str] = (),
-    exclude_genres: Sequence[str] = (),
-) -> list[DemoPick]:
-    """The top `count` unseen items for `history` that pass the genre filters."""
-    filters = CandidateFilters(
-        include={"genres": list(include_genres)} if include_genres else {},
-        exclude={"genres": list(exclude_genres)} if exclude_genres else {},
-    )
-    scores = model.score([history])[0]
-    return [
-        DemoPick(c.item_index, c.score, _because(model, ds, history, c.item_index))
-        for c in generate_candidates(scores, ds, history, filters, count)
-    ]
+def _print_event(console: Console, box: Toolbox, event: dict[str, Any]) -> None:
+    agent = str(event.get("agent", ""))
+    tag = f"[{AGENT_STYLES.get(agent, 'white')}]{agent:>11}[/]"
+    kind = event["type"]
+    if kind == "agent_started":
+        console.print(f"{tag} ▶ working")
+    elif kind == "thought":
+        console.print(f"{tag}   [italic]{event['text']}[/]")
+    elif kind == "action":
+        args = ", ".join(f"{k}={v}" for k, v in dict(event.get("args", {})).items())
+        console.print(f"{tag}   → {event['tool']}({args})")
+    elif kind == "observation":
+        console.print(f"{tag}   ← {event['text']}")
+    elif kind == "candidates":
+        titles = [
+            box.dataset.items[box.dataset.item_index[c["item_id"]]].title
+            for c in event["items"][:5]
+        ]
+        console.print(f"{tag}   {event['total']} candidates, top: {'; '.join(titles)}")
+    elif kind == "reflection":
+        verdict = "accepted" if event["accept"] else f"rejected: {event['problems']}"
+        console.print(f"{tag}   review {verdict}")
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 1 <= args.count <= 100:
-        raise ConfigError("--count must be between 1 and 100")
+    if not 1 <= args.count <= 50:
+        raise ConfigError("--count must be between 1 and 50")
     console = Console()
-    with console.status("Loading the catalog..."):
-        ds, user_id = _load(args)
-    if user_id not in ds.user_index:
-        raise ConfigError(f"unknown user {user_id!r} in dataset {ds.name!r}")
-    _check_genres(ds, [*args.genre, *args.exclude_genre])
-    from tools import registry
-
-    train = TrainSet.from_interactions(ds.interactions, ds.n_users, ds.n_items)
-    model = registry.create(args.model)
     started = time.perf_counter()
-    with console.status(f"Training the {args.model} model on {len(ds.interactions):,} events..."):
-        model.fit(train)
-    fit_seconds = time.perf_counter() - started
-
-    user = ds.user_index[user_id]
-    history = train.history(user)
-    persona = ds.users[user].attributes.get("persona")
+    with console.status("Loading the catalog and training the default model..."):
+        catalog, box, user_id = _toolbox(args)
+    ds = box.dataset
+    _check_genres(ds, [*args.genre, *args.exclude_genre])
+    known = user_id in ds.user_index
+    persona = ds.users[ds.user_index[user_id]].attributes.get("persona") if known else None
     console.rule(f"[bold]agentrec demo[/] · {ds.name} · {ds.n_items:,} items")
     console.print(
-        f"User [bold]{user_id}[/]" + (f" ({persona})" if persona else "") + f": "
-        f"{len(history)} items in the history; model [bold]{args.model}[/] "
-        f"trained in {fit_seconds:.2f}s"
+        f"User [bold]{user_id}[/]"
+        + (f" ({persona})" if persona else "")
+        + ("" if known else " (new user)")
+        + f"; ready in {time.perf_counter() - started:.1f}s"
+        + (f'; says: "{args.message}"' if args.message else "")
     )
-    recent = Table(title="Most recent", show_edge=False)
-    recent.add_column("title")
-    recent.add_column("genres")
-    recent.add_column("rating", justify="right")
-    for pos in range(len(history) - 1, max(len(history) - 6, -1), -1):
-        item = ds.items[int(history.items[pos])]
-        rating = "" if history.ratings is None else f"{history.ratings[pos]:g}"
-        recent.add_row(item.title, ", ".join(item.attributes.get("genres", ())), rating)
-    console.print(recent)
+    filters: dict[str, Any] = {}
+    if args.genre:
+        filters["include"] = {"genres": list(args.genre)}
+    if args.exclude_genre:
+        filters["exclude"] = {"genres": list(args.exclude_genre)}
+    payload = InputState(
+        task="chat" if args.message else "recommend",
+        user_id=user_id,
+        message=args.message,
+        count=args.count,
+        filters=filters,
+    )
+    from graphs.recommend import graph
 
-    started = time.perf_counter()
-    picks = recommend_for(ds, model, history, args.count, args.genre, args.exclude_genre)
-    query_ms = (time.perf_counter() - started) * 1000
-    table = Table(title=f"Top {len(picks)} for {user_id} ({query_ms:.1f} ms)")
+    final: dict[str, Any] = {}
+    run_started = time.perf_counter()
+    for mode, part in graph.stream(
+        payload, context=Context(catalog=catalog), stream_mode=["custom", "values"]
+    ):
+        assert isinstance(part, dict)
+        if mode == "custom":
+            _print_event(console, box, part)
+        else:
+            final = part
+    elapsed_ms = (time.perf_counter() - run_started) * 1000
+    if final.get("reply"):
+        console.print(f"\n[bold]agentrec:[/] {final['reply']}")
+    items = final.get("recommendations", [])
+    if not items:
+        return 0
+    table = Table(title=f"Top {len(items)} for {user_id} (agent run {elapsed_ms:.0f} ms)")
     table.add_column("#", justify="right")
     table.add_column("title", style="bold")
     table.add_column("genres")
-    table.add_column("score", justify="right")
     table.add_column("why")
-    for rank, pick in enumerate(picks, 1):
-        it = ds.items[pick.item]
+    for rank, item in enumerate(items, 1):
+        it = ds.items[ds.item_index[item.item_id]]
         genres = ", ".join(it.attributes.get("genres", ()))
-        table.add_row(str(rank), it.title, genres, f"{pick.score:.3f}", pick.why)
+        table.add_row(str(rank), it.title, genres, item.explanation)
     console.print(table)
     return 0

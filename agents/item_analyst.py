@@ -21,15 +21,13 @@ def analyse_items(box: Toolbox, history: History, item_ids: Sequence[str]) -> li
     popularity = box.catalog.popularity
     order = np.argsort(np.argsort(popularity, kind="stable"), kind="stable")
     percentile = order / max(len(order) - 1, 1)
-    explain = getattr(box.model, "explain", None)
+    known = [(item_id, ds.item_index[item_id]) for item_id in item_ids if item_id in ds.item_index]
+    reasons = _explanations(box, history, [i for _, i in known])
     insights: list[ItemInsight] = []
-    for item_id in item_ids:
-        i = ds.item_index.get(item_id)
-        if i is None:
-            continue
+    for (item_id, i), drivers in zip(known, reasons, strict=True):
         similar: list[str] = []
-        if explain is not None and len(history):
-            for source, weight, _kind in explain(history, i):
+        if drivers:
+            for source, weight, _kind in drivers:
                 sid = ds.items[int(source)].item_id
                 if weight > 0 and sid not in similar:
                     similar.append(sid)
@@ -59,3 +57,19 @@ def analyse_items(box: Toolbox, history: History, item_ids: Sequence[str]) -> li
             )
         )
     return insights
+
+
+def _explanations(
+    box: Toolbox, history: History, items: list[int]
+) -> list[list[tuple[int, float, str]]]:
+    """The model's `explain` of each item (empty lists when it cannot explain), batched
+    through `explain_many` when the model has it (one score row per history, not per item)."""
+    if not items or not len(history):
+        return [[] for _ in items]
+    explain_many = getattr(box.model, "explain_many", None)
+    if explain_many is not None:
+        return list(explain_many(history, items))
+    explain = getattr(box.model, "explain", None)
+    if explain is None:
+        return [[] for _ in items]
+    return [explain(history, i) for i in items]

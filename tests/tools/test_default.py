@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from evaluation.metrics import ndcg_at, rank_of_target
 from evaluation.splits import leave_last_out
@@ -199,3 +200,28 @@ def test_sampled_negatives_are_unseen_and_seeded() -> None:
     for u, row in zip(users, first, strict=True):
         assert len(set(row.tolist())) == 7
         assert not set(row.tolist()) & set(train.history(int(u)).items.tolist())
+
+
+def test_explain_many_equals_explain_item_by_item() -> None:
+    train = _trainset(_interactions(_cluster_sequences(120, seed=13)))
+    for model in (
+        DefaultRecommender().fit(train),
+        DefaultRecommender(dense_max_items=10).fit(train),  # sparse item-kNN matrices
+    ):
+        histories = [
+            History(np.array([3, 4, 5, 41]), timestamps=np.array([10, 11, 11, 12])),
+            History(np.array([22, 23])),
+            History(np.zeros(0, dtype=np.int64)),
+        ]
+        items = [13, 5, 24, 59, 0, 13]
+        for history in histories:
+            batched = model.explain_many(history, items)
+            assert batched == [model.explain(history, i) for i in items]
+        assert any(model.explain_many(histories[0], items)), "something must be explained"
+        assert model.explain_many(histories[0], []) == []
+
+
+def test_explain_many_rejects_items_outside_the_catalogue() -> None:
+    model = DefaultRecommender().fit(_trainset(_interactions(_pair_sequences(60, seed=14))))
+    with pytest.raises(ValueError, match="outside the catalogue"):
+        model.explain_many(History(np.array([1, 2])), [3, N_ITEMS])

@@ -6,6 +6,10 @@ node should fall back to the offline brain (the call failed, or nothing usable s
 validation), and `call` is the `StructuredResult` of the one LLM call (attempts, error,
 usage, latency) for traces. Nothing here raises for LLM failures.
 
+When there is nothing to ask (no candidates to rank or study, an empty list to review) no
+call is made: `call.attempts == 0`, and the result is the offline one (None for a review),
+which is not a degradation.
+
 What an LLM says is never trusted as it stands:
 
 - user messages, item titles and descriptions reach the model only as JSON inside
@@ -40,7 +44,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.context import Context
 from agents.grounding import clean_text, ground_item_ids, ground_ranked_list
-from agents.llm import LLMConfig, StructuredCaller, StructuredResult, UsageTracker, build_chat_model
+from agents.llm import (
+    LLMConfig,
+    StructuredCaller,
+    StructuredResult,
+    TokenUsage,
+    UsageTracker,
+    build_chat_model,
+)
 from agents.schemas import (
     CandidatePool,
     Critique,
@@ -287,6 +298,11 @@ def _intent_payload(intent: Intent | None) -> dict[str, Any]:
     return intent.model_dump(exclude_defaults=True) if intent is not None else {}
 
 
+def skipped_call() -> StructuredResult[Any]:
+    """The record of a call not made because there was nothing to ask."""
+    return StructuredResult(value=None, attempts=0, error=None, usage=TokenUsage(), latency_s=0.0)
+
+
 def _finite(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -460,9 +476,11 @@ def llm_item_insights(
         "candidates": candidates,
     }
     instructions = "Write one note per candidate id below, using only this evidence."
+    if not requested:
+        return list(offline), skipped_call()
     call = caller.call(ItemInsightBatch, _messages(prompt, instructions, payload))
     batch = call.value
-    if batch is None or not requested:
+    if batch is None:
         return None, call
     report = ground_ranked_list(
         [{"item_id": note.item_id, "explanation": note.summary} for note in batch.items],
@@ -533,6 +551,8 @@ def llm_rerank(
         if insight is not None and insight.summary:
             card["insight"] = insight.summary
         candidates.append(card)
+    if not candidates or count <= 0:
+        return offline, skipped_call()
     payload: dict[str, Any] = {"count": count, "candidates": candidates}
     if profile is not None:
         payload["user"] = {
@@ -572,6 +592,8 @@ def llm_rerank(
         explanation = clean_text(grounded.explanation, MAX_EXPLANATION_CHARS)
         if known is not None and (grounded.item_id in refilled or not explanation):
             explanation = known.explanation
+        elif not explanation and grounded.item_id in by_insight:
+            explanation = by_insight[grounded.item_id].summary
         items.append(
             RankedItem(
                 item_id=grounded.item_id,
@@ -625,6 +647,8 @@ def llm_critique(
     if profile is not None:
         payload["user"] = {"summary": profile.summary, "affinities": profile.affinities}
     instructions = "Review this ranked list. Name problem items by their ids."
+    if not listed:
+        return None, skipped_call()
     call = caller.call(ReviewDraft, _messages(prompt, instructions, payload))
     draft = call.value
     if draft is None:

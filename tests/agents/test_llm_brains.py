@@ -747,3 +747,38 @@ def test_unbuildable_model_is_one_clear_config_error(monkeypatch: pytest.MonkeyP
     with pytest.raises(ConfigError, match="Ranker"):
         caller_for(Context(model="x:y", structured_output_method="xml"), "Ranker", None)
     clear_model_cache()
+
+
+def test_nothing_to_ask_makes_no_call(server: FakeOpenAIServer, scene: Scene) -> None:
+    caller = make_caller(server, "Ranker")
+    empty = dataclasses.replace(scene, pool=CandidatePool())
+    ranked, call = rerank(empty, caller)
+    assert ranked == scene.ranked and call.attempts == 0 and call.error is None
+    insights, call = llm_item_insights(caller, scene.box, scene.history, [], [], "p")
+    assert insights == [] and call.attempts == 0
+    critique, call = llm_critique(caller, scene.box, RankedList(), None, None, "p")
+    assert critique is None and call.attempts == 0
+    assert server.chat_requests() == []
+
+
+def test_rerank_explains_new_picks_with_their_insight(
+    server: FakeOpenAIServer, scene: Scene
+) -> None:
+    offline_ids = {item.item_id for item in scene.ranked.items}
+    newcomer = next(i for i in scene.pool_ids if i not in offline_ids)
+    insight = ItemInsight(item_id=newcomer, summary="Rated highly by sci-fi fans.")
+    server.responder = answer_schema_with({"items": [{"item_id": newcomer, "explanation": ""}]})
+    ranked, _ = llm_rerank(
+        make_caller(server, "Ranker"),
+        scene.box,
+        scene.pool,
+        [*scene.insights, insight],
+        scene.profile,
+        COUNT,
+        scene.ranked,
+        scene.history,
+        scene.filters,
+        "p",
+    )
+    assert ranked is not None and ranked.items[0].item_id == newcomer
+    assert ranked.items[0].explanation == insight.summary

@@ -580,12 +580,14 @@ def test_timeout_gives_none_quickly(server: FakeOpenAIServer, scene: Scene, agen
     assert time.perf_counter() - started < 10.0  # bounded by the client timeout, not the delay
 
 
-def test_usage_is_recorded_per_agent(server: FakeOpenAIServer, scene: Scene) -> None:
+@pytest.mark.parametrize("method", ["json_schema", "function_calling", "json_mode"])
+def test_usage_is_recorded_per_agent(server: FakeOpenAIServer, scene: Scene, method: str) -> None:
     tracker = UsageTracker()
     table = brains(scene)
     for agent, (brain, answer) in table.items():
         server.responder = answer_schema_with(answer)
-        result, call = brain(make_caller(server, agent, tracker))
+        caller = make_caller(server, agent, tracker, structured_output_method=method)
+        result, call = brain(caller)
         assert result is not None and call.attempts == 1
     usage = tracker.as_dict()
     assert set(usage) == set(table)

@@ -26,8 +26,9 @@ class Context:
     reflector_model: str = ""
     base_url: str = ""
     """An OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp); empty: the provider's own."""
-    structured_output_method: str = "json_schema"
-    """json_schema, function_calling or json_mode: local servers differ in what they support."""
+    structured_output_method: str = "function_calling"
+    """function_calling, json_schema or json_mode: local servers differ in what they support
+    (json_schema goes through OpenAI's strict mode; function_calling works most widely)."""
     llm_timeout_s: float = 20.0
     llm_max_retries: int = 2
 

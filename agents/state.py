@@ -49,6 +49,16 @@ class OutputState:
     usage: dict[str, Any] = field(default_factory=dict)
 
 
+def merge_usage(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+    """Sum per-agent LLM usage counters ({agent: {calls, prompt_tokens, ...}})."""
+    merged = {agent: dict(counts) for agent, counts in left.items()}
+    for agent, counts in right.items():
+        into = merged.setdefault(agent, {})
+        for key, value in counts.items():
+            into[key] = into.get(key, 0) + value
+    return merged
+
+
 @dataclass(kw_only=True)
 class State(InputState, OutputState):
     intent: Intent | None = None
@@ -62,3 +72,4 @@ class State(InputState, OutputState):
     steps: Annotated[int, operator.add] = 0
     reflections: Annotated[int, operator.add] = 0
     degraded: Annotated[list[str], operator.add] = field(default_factory=list)
+    usage: Annotated[dict[str, Any], merge_usage] = field(default_factory=dict)

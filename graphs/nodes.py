@@ -15,6 +15,17 @@ from langgraph.types import Command
 from agents.context import Context
 from agents.grounding import ground_ranked_list
 from agents.item_analyst import analyse_items
+from agents.llm import StructuredCaller, StructuredResult, UsageTracker
+from agents.llm_brains import (
+    caller_for,
+    check_llm_config,
+    llm_critique,
+    llm_intent,
+    llm_item_insights,
+    llm_manager_decision,
+    llm_rerank,
+    llm_user_profile,
+)
 from agents.manager import FINISH, next_step
 from agents.ranker import rank
 from agents.reflector import review
@@ -33,6 +44,33 @@ AgentNode = Literal["UserAnalyst", "ItemAnalyst", "Searcher", "Ranker", "Reflect
 
 class RunInputError(AgentrecError):
     """The run's input cannot be answered (unknown item, missing candidates...)."""
+
+
+def _llm(runtime: Runtime[Context], agent: str) -> tuple[StructuredCaller | None, UsageTracker]:
+    """The agent's LLM caller (None for the offline brain) and a tracker for this step."""
+    tracker = UsageTracker()
+    return caller_for(runtime.context, agent, tracker), tracker
+
+
+def _llm_outcome(
+    trace: Tracer, call: StructuredResult[Any], used: bool, tracker: UsageTracker
+) -> dict[str, Any]:
+    """The state update and trace of one LLM brain call; a failure falls back (degraded)."""
+    update: dict[str, Any] = {"usage": tracker.as_dict()}
+    if used:
+        trace.observation(
+            f"LLM answer used ({call.attempts} attempt(s), {call.latency_s * 1000:.0f} ms)."
+        )
+    else:
+        trace.emit(
+            "error",
+            recoverable=True,
+            message=f"LLM brain failed ({call.error or 'unusable answer'}); "
+            "the offline brain answered this step",
+            attempts=call.attempts,
+        )
+        update["degraded"] = [trace.agent]
+    return update
 
 
 def _box(runtime: Runtime[Context]) -> Toolbox:
@@ -77,6 +115,9 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
     update: dict[str, Any] = {"steps": 1}
     if state.steps == 0:
         _check_input(state, box)
+        with_llm = check_llm_config(ctx)
+        if with_llm:
+            trace.thought(f"LLM brains: {', '.join(with_llm)}; the others run offline.")
         if state.message.strip():
             from agents.intent import parse_intent
 
@@ -88,6 +129,20 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
                 done = {**update, "reply": reply, "recommendations": []}
                 return Command(goto="__end__", update=done)
     step = next_step(state, ctx.max_steps, ctx.max_reflections)
+    caller, tracker = _llm(runtime, "Manager")
+    if caller is not None and step != (FINISH,):
+        summary = {
+            "task": state.task,
+            "completed": state.completed,
+            "critique": state.critique.model_dump() if state.critique else None,
+        }
+        decision, call = llm_manager_decision(
+            caller, summary, [*step, FINISH] if state.ranked else list(step), ctx.manager_prompt
+        )
+        update.update(_llm_outcome(trace, call, decision is not None, tracker))
+        if decision is not None:
+            trace.thought(decision.reason or f"Next: {decision.next}")
+            step = (decision.next,)
     if step == (FINISH,):
         update.update(_finish(state, box, ctx, trace))
         trace.thought("The task is answered.")
@@ -157,9 +212,23 @@ def user_analyst(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     history = _history(box, state)
     trace.action("profile_history", n_interactions=len(history))
     profile = analyse_user(box, state.user_id, history, state.intent)
+    update: dict[str, Any] = {"completed": ["UserAnalyst"]}
+    caller, tracker = _llm(runtime, "UserAnalyst")
+    if caller is not None:
+        better, call = llm_user_profile(
+            caller,
+            box,
+            state.user_id,
+            history,
+            state.intent,
+            profile,
+            runtime.context.user_analyst_prompt,
+        )
+        update.update(_llm_outcome(trace, call, better is not None, tracker))
+        profile = better or profile
     trace.observation(profile.summary)
     trace.emit("agent_finished")
-    return {"profile": profile, "completed": ["UserAnalyst"]}
+    return {**update, "profile": profile}
 
 
 def searcher(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -167,11 +236,22 @@ def searcher(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     trace = Tracer(runtime.stream_writer, "Searcher")
     trace.emit("agent_started")
     history = _history(box, state)
+    update: dict[str, Any] = {"completed": ["Searcher"]}
     if state.task == "rank":
         trace.action("score_candidates", n=len(state.candidate_item_ids))
         pool = score_given(box, history, state.candidate_item_ids)
     else:
         intent: Intent | None = state.intent
+        caller, tracker = _llm(runtime, "Searcher")
+        if caller is not None and state.message.strip():
+            understood, call = llm_intent(
+                caller, box, state.message, runtime.context.searcher_prompt
+            )
+            update.update(_llm_outcome(trace, call, understood is not None, tracker))
+            if understood is not None:
+                intent = understood
+                update["intent"] = intent
+                trace.thought(f"Intent: {intent.model_dump(exclude_defaults=True)}")
         trace.action("search", pool_size=runtime.context.pool_size)
         pool = search(box, history, intent, _filters(state), runtime.context.pool_size)
     trace.emit(
@@ -180,7 +260,7 @@ def searcher(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         total=len(pool.candidates),
     )
     trace.emit("agent_finished")
-    return {"pool": pool, "completed": ["Searcher"]}
+    return {**update, "pool": pool}
 
 
 def item_analyst(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -193,10 +273,19 @@ def item_analyst(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         pool = state.pool.candidates if state.pool is not None else []
         ids = [c.item_id for c in pool[: _count(state, runtime.context)]]
     trace.action("analyse_items", n=len(ids))
-    insights = analyse_items(box, _history(box, state), ids)
+    history = _history(box, state)
+    insights = analyse_items(box, history, ids)
+    update: dict[str, Any] = {"completed": ["ItemAnalyst"]}
+    caller, tracker = _llm(runtime, "ItemAnalyst")
+    if caller is not None and ids:
+        better, call = llm_item_insights(
+            caller, box, history, ids, insights, runtime.context.item_analyst_prompt
+        )
+        update.update(_llm_outcome(trace, call, better is not None, tracker))
+        insights = better or insights
     trace.observation(f"Evidence for {len(insights)} items.")
     trace.emit("agent_finished")
-    return {"insights": insights, "completed": ["ItemAnalyst"]}
+    return {**update, "insights": insights}
 
 
 def ranker(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -215,9 +304,39 @@ def ranker(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         ctx.diversity,
         state.critique,
     )
+    update: dict[str, Any] = {"completed": ["Ranker"]}
+    caller, tracker = _llm(runtime, "Ranker")
+    if caller is not None and pool.candidates:
+        filters = (
+            CandidateFilters(exclude_seen=False)
+            if state.task == "rank"
+            else merged_filters(_filters(state), state.intent)
+        )
+        better, call = llm_rerank(
+            caller,
+            box,
+            pool,
+            state.insights,
+            state.profile,
+            _count(state, ctx),
+            ranked,
+            _history(box, state),
+            filters,
+            ctx.ranker_prompt,
+            critique=state.critique,
+        )
+        update.update(_llm_outcome(trace, call, better is not None, tracker))
+        if call.value is not None:
+            final = {item.item_id for item in (better or ranked).items}
+            changed = [p.item_id for p in call.value.items if p.item_id not in final]
+            if changed:
+                trace.observation(
+                    "Grounding repaired or dropped LLM proposals.", proposals=changed[:20]
+                )
+        ranked = better or ranked
     trace.observation(f"Ranked {len(ranked.items)} items.")
     trace.emit("agent_finished")
-    return {"ranked": ranked, "completed": ["Ranker"]}
+    return {**update, "ranked": ranked}
 
 
 def reflector(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -229,9 +348,23 @@ def reflector(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     critique = review(
         box, state.ranked, state.pool, filters, _history(box, state), _count(state, runtime.context)
     )
+    update: dict[str, Any] = {}
+    caller, tracker = _llm(runtime, "Reflector")
+    if caller is not None and critique.accept:
+        verdict, call = llm_critique(
+            caller,
+            box,
+            state.ranked,
+            state.profile,
+            state.intent,
+            runtime.context.reflector_prompt,
+        )
+        update.update(_llm_outcome(trace, call, verdict is not None, tracker))
+        critique = verdict or critique
     trace.emit("reflection", accept=critique.accept, problems=critique.problems)
     trace.emit("agent_finished")
     return {
+        **update,
         "critique": critique,
         "reflections": 0 if critique.accept else 1,
         "completed": ["Reflector"],

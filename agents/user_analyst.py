@@ -8,12 +8,14 @@ stated constraints are the run's `Intent`.
 from __future__ import annotations
 
 import math
+import weakref
 from collections import defaultdict
 
 import numpy as np
 
 from agents.schemas import Intent, UserProfile
 from agents.toolbox import Toolbox
+from recdata.dataset import Dataset
 from tools.base import History
 
 HALF_LIFE = 20.0
@@ -22,10 +24,22 @@ MAX_VALUES = 60
 """Attributes with more distinct values than this (ids, directors) are not profiled."""
 
 
+_profiled: weakref.WeakKeyDictionary[Dataset, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
 def profiled_attributes(box: Toolbox) -> list[str]:
-    """Catalog attributes with a small vocabulary, worth an affinity each."""
-    names = {name for item in box.dataset.items[:2000] for name in item.attributes}
-    return sorted(n for n in names if 1 < len(box.dataset.attribute_values(n)) <= MAX_VALUES)
+    """Catalog attributes with a small vocabulary, worth an affinity each.
+
+    Computed once per catalog (its items are immutable): it reads every item, which cost
+    more than the rest of a profile.
+    """
+    cached = _profiled.get(box.dataset)
+    if cached is None:
+        ds = box.dataset
+        names = {name for item in ds.items[:2000] for name in item.attributes}
+        cached = tuple(sorted(n for n in names if 1 < len(ds.attribute_values(n)) <= MAX_VALUES))
+        _profiled[ds] = cached
+    return list(cached)
 
 
 def analyse_user(

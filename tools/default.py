@@ -52,6 +52,8 @@ p50 ~2.5 ms per top-50 query (benchmarks/scale.py).
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -207,7 +209,12 @@ def _collapse_max(
     r, c, v = rows[order], cols[order], vals[order]
     first = np.ones(r.shape[0], dtype=bool)
     first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
-    return sp.csr_matrix((v[first], (r[first], c[first])), shape=shape, dtype=np.float32)
+    # sorted by (row, col) without repeats: the CSR arrays directly (no COO round trip,
+    # which costs more than the rest for the one-history queries of a graph run)
+    r, c, v = r[first], c[first], v[first]
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=shape[0]), out=indptr[1:])
+    return sp.csr_matrix((v.astype(np.float32), c, indptr), shape=shape)
 
 
 def recency_steps(history: History, ties: bool = True) -> np.ndarray:
@@ -289,6 +296,53 @@ def sequential_matrix(gram: np.ndarray, cross: np.ndarray, lam_factor: float) ->
 # Fitted state shared by the component scorers
 
 
+class _QueryMemo:
+    """Per-component query weights and unnormalised score rows of the last few one-history
+    queries.
+
+    One agent run asks the model about the same history several times (the Searcher's
+    `score`, the Item Analyst's `explain_many`); each component's row is computed once. The
+    key is the history's content (items and timestamps, all a query reads); the memo lives
+    in the fitted state, so refitting starts afresh. Thread-safe; not pickled.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._entries: OrderedDict[bytes, dict[Variant, tuple[Any, np.ndarray]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(history: History) -> bytes:
+        items = np.asarray(history.items, dtype=np.int64)
+        parts = [str(items.shape[0]).encode(), items.tobytes()]
+        if history.timestamps is not None:
+            stamps = np.asarray(history.timestamps)
+            parts += [stamps.dtype.str.encode(), stamps.tobytes()]
+        return b"|".join(parts)
+
+    def get(self, key: bytes, variant: Variant) -> tuple[Any, np.ndarray] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry.get(variant)
+
+    def put(self, key: bytes, variant: Variant, value: tuple[Any, np.ndarray]) -> None:
+        with self._lock:
+            entry = self._entries.setdefault(key, {})
+            entry[variant] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"size": self.size}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["size"])  # type: ignore[misc]
+
+
 @dataclass
 class _Fitted:
     """Everything fitted on one training set; variants' matrices are built lazily and cached."""
@@ -305,6 +359,7 @@ class _Fitted:
     # the last sequential S'S, S'Y (variants are ordered so that lambdas of one state follow)
     _sequential_parts: tuple[Any, np.ndarray, np.ndarray] | None = None
     _gram: np.ndarray | None = None  # X'X for dense EASE
+    queries: _QueryMemo = field(default_factory=_QueryMemo, repr=False)
 
     def release_caches(self) -> None:
         """Drop the intermediate Gram matrices (O(n^2) each) once no model needs them."""
@@ -466,6 +521,24 @@ def raw_scores(fitted: _Fitted, variant: Variant, histories: Sequence[History]) 
     if fam == "popularity":
         return np.broadcast_to(fitted.popularity, (len(histories), n)).copy()
     raise ValueError(f"unknown component family {fam!r}")
+
+
+def _one_query(fitted: _Fitted, variant: Variant, history: History) -> tuple[Any, np.ndarray]:
+    """One history's query weights (None for families without an item matrix) and raw score
+    row under one component, as `raw_scores` computes them; remembered in `fitted.queries`.
+    The row is shared: copy it before changing it."""
+    key = _QueryMemo.key(history)
+    found = fitted.queries.get(key, variant)
+    if found is not None:
+        return found
+    if variant.family in ITEM_ITEM_KINDS:
+        weights = _query_weights(variant, [history], fitted.train.n_items)
+        row = _as_dense(weights @ _item_matrix(fitted, variant))[0]
+    else:
+        weights, row = None, raw_scores(fitted, variant, [history])[0]
+    row.flags.writeable = False
+    fitted.queries.put(key, variant, (weights, row))
+    return weights, row
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
@@ -741,7 +814,10 @@ class DefaultRecommender(Recommender):
         if not histories:
             return out
         for variant, weight in self._blend.values():
-            raw = raw_scores(fitted, variant, histories)
+            if len(histories) == 1:  # an agent run's query: remember the rows for explain
+                raw = _one_query(fitted, variant, histories[0])[1][None, :].copy()
+            else:
+                raw = raw_scores(fitted, variant, histories)
             out += np.float32(weight) * standardise(raw)
         # a history-free row (empty history, or only unknown items) falls back on popularity
         # unless the blend already ranks it by a history-free signal
@@ -785,9 +861,10 @@ class DefaultRecommender(Recommender):
         return [(s, float(v), kind) for (s, kind), v in ranked]
 
     def explain_many(
-        self, history: History, items: Sequence[int] | np.ndarray
+        self, history: History, items: Sequence[int] | np.ndarray, limit: int | None = None
     ) -> list[list[tuple[int, float, str]]]:
-        """`explain(history, item)` for each of `items`, equal to it item by item.
+        """`explain(history, item)` for each of `items`, equal to it item by item (only its
+        first `limit` entries when set).
 
         Each component's query weights and score row (for the normalisation) are computed
         once per history instead of once per item: O(L n + L m) for m items instead of
@@ -806,9 +883,8 @@ class DefaultRecommender(Recommender):
         for fam, (variant, weight) in self._blend.items():
             if fam not in ITEM_ITEM_KINDS:
                 continue
-            x = _query_weights(variant, [history], n)
+            x, row = _one_query(fitted, variant, history)
             matrix = _item_matrix(fitted, variant)
-            row = _as_dense(x @ matrix)[0]  # = raw_scores(fitted, variant, [history])[0]
             std = float(row.std())
             if std <= 0:
                 continue
@@ -834,7 +910,7 @@ class DefaultRecommender(Recommender):
             column = all_values[:, j]
             nonzero = np.flatnonzero(column != 0.0)
             v, s, k = column[nonzero], all_sources[nonzero], all_kinds[nonzero]
-            order = np.lexsort((k, s, -np.abs(v)))
+            order = np.lexsort((k, s, -np.abs(v)))[:limit]
             out.append(
                 [
                     (si, vi, kind_names[ki])

@@ -217,6 +217,7 @@ def test_explain_many_equals_explain_item_by_item() -> None:
         for history in histories:
             batched = model.explain_many(history, items)
             assert batched == [model.explain(history, i) for i in items]
+            assert model.explain_many(history, items, limit=2) == [e[:2] for e in batched]
         assert any(model.explain_many(histories[0], items)), "something must be explained"
         assert model.explain_many(histories[0], []) == []
 
@@ -225,3 +226,21 @@ def test_explain_many_rejects_items_outside_the_catalogue() -> None:
     model = DefaultRecommender().fit(_trainset(_interactions(_pair_sequences(60, seed=14))))
     with pytest.raises(ValueError, match="outside the catalogue"):
         model.explain_many(History(np.array([1, 2])), [3, N_ITEMS])
+
+
+def test_one_history_queries_score_as_in_a_batch_and_do_not_leak_between_histories() -> None:
+    train = _trainset(_interactions(_cluster_sequences(120, seed=15)))
+    model = DefaultRecommender(tune=False).fit(train)  # its blend has time-aware trending
+    first = History(np.array([3, 4, 5]), timestamps=np.array([10, 11, 12]))
+    # same items later on: "now" moves, so the trending row must not be the remembered one
+    later = History(np.array([3, 4, 5]), timestamps=np.array([60_000, 60_001, 60_002]))
+    reordered = History(np.array([5, 4, 3]), timestamps=np.array([10, 11, 12]))
+    histories = [first, later, reordered, History(np.array([40, 41]))]
+    batch = model.score(histories)
+    for _ in range(2):  # the second round reads the remembered rows
+        for n, history in enumerate(histories):
+            np.testing.assert_array_equal(model.score([history])[0], batch[n])
+    assert not np.array_equal(batch[0], batch[1])
+    assert not np.array_equal(batch[0], batch[2])
+    sparse = DefaultRecommender(dense_max_items=10).fit(train)
+    np.testing.assert_array_equal(sparse.score([first])[0], sparse.score(histories)[0])

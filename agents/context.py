@@ -6,9 +6,20 @@ An empty model name means the agent uses its offline brain.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from agents import prompts
+from core.errors import ConfigError
+
+PRESETS_DIR = Path(
+    os.environ.get("AGENTREC_PRESETS_DIR") or Path(__file__).resolve().parent.parent / "configs"
+)
+"""Where preset files live: configs/ in the repository, or AGENTREC_PRESETS_DIR."""
 
 
 @dataclass(kw_only=True)
@@ -63,3 +74,25 @@ class Context:
             "Reflector": self.reflector_model,
         }.get(agent, "")
         return specific or self.model
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides: Any) -> Context:
+        """A context from a preset file (a name in configs/, or a path), then `overrides`."""
+        path = Path(preset)
+        if not path.suffix:
+            path = PRESETS_DIR / f"{preset}.toml"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.toml")))
+            raise ConfigError(f"no preset {preset!r}; known presets: {known}")
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8")).get("context", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise ConfigError(f"{path}: unknown context field(s) {', '.join(unknown)}")
+        try:
+            return cls(**{**values, **overrides})
+        except TypeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None

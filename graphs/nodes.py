@@ -57,6 +57,8 @@ def _llm_outcome(
 ) -> dict[str, Any]:
     """The state update and trace of one LLM brain call; a failure falls back (degraded)."""
     update: dict[str, Any] = {"usage": tracker.as_dict()}
+    if call.attempts == 0:  # nothing to ask (e.g. an empty list): no call was made
+        return update
     if used:
         trace.observation(
             f"LLM answer used ({call.attempts} attempt(s), {call.latency_s * 1000:.0f} ms)."

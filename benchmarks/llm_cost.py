@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.context import Context
-from agents.schemas import TaskName
 from agents.llm_brains import clear_model_cache
+from agents.schemas import TaskName
 from agents.state import InputState
 from agents.toolbox import get_toolbox
 from graphs.recommend import graph

@@ -128,6 +128,7 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
             trace.thought(f"Intent: {intent.model_dump(exclude_defaults=True)}")
             if state.task == "chat" and intent.needs_clarification:
                 reply = intent.clarifying_question or "What are you in the mood for?"
+                _stream_reply(trace, reply)
                 done = {**update, "reply": reply, "recommendations": []}
                 return Command(goto="__end__", update=done)
     step = next_step(state, ctx.max_steps, ctx.max_reflections)
@@ -179,6 +180,13 @@ def _grounded(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> list[R
     return report.items
 
 
+def _stream_reply(trace: Tracer, reply: str) -> None:
+    """The user-facing reply as `token` events, word by word (what a chat UI types out)."""
+    words = reply.split(" ")
+    for n, word in enumerate(words):
+        trace.emit("token", text=word if n == len(words) - 1 else word + " ")
+
+
 def _finish(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> dict[str, Any]:
     if state.task in ("recommend", "rank", "chat"):
         items = _grounded(state, box, ctx, trace)
@@ -191,6 +199,7 @@ def _finish(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> dict[str
                 if titles
                 else "I found nothing that fits; could you loosen the request?"
             )
+            _stream_reply(trace, out["reply"])
         return out
     insight = state.insights[0] if state.insights else None
     if state.task == "rate":

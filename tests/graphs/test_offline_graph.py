@@ -107,6 +107,8 @@ def test_chat_follows_the_stated_intent(box: Toolbox) -> None:
         assert "Comedy" in attrs["genres"] and "Horror" not in attrs["genres"]
         assert 1980 <= int(attrs["year"][0]) <= 1989
     assert any(e["type"] == "recommendations" for e in events)
+    tokens = [e["text"] for e in events if e["type"] == "token"]
+    assert "".join(tokens) == out["reply"] and len(tokens) > 3
 
 
 def test_vague_chat_gets_a_clarifying_question() -> None:

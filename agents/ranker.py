@@ -64,20 +64,22 @@ def _mmr(
     scores = np.asarray([c.score for c in candidates], dtype=np.float64)
     span = float(np.ptp(scores)) or 1.0
     relevance = (scores - scores.min()) / span
+    # overlap[j]: the largest Jaccard similarity of candidate j to a picked one, updated
+    # with each new pick (O(count * pool) set operations instead of O(count^2 * pool))
+    overlap = np.zeros(len(candidates), dtype=np.float64)
+    available = np.ones(len(candidates), dtype=bool)
     picked: list[int] = []
     while len(picked) < min(count, len(candidates)):
-        best, best_value = -1, -np.inf
-        for j in range(len(candidates)):
-            if j in picked:
-                continue
-            overlap = max(
-                (len(values[j] & values[p]) / max(len(values[j] | values[p]), 1) for p in picked),
-                default=0.0,
-            )
-            value = (1 - diversity) * relevance[j] - diversity * overlap
-            if value > best_value:
-                best, best_value = j, value
+        value = (1 - diversity) * relevance - diversity * overlap
+        value[~available | np.isnan(value)] = -np.inf
+        best = int(np.argmax(value))  # the first of equal values, as a strict > scan
         picked.append(best)
+        available[best] = False
+        new = values[best]
+        for j in np.flatnonzero(available).tolist():
+            similarity = len(values[j] & new) / max(len(values[j] | new), 1)
+            if similarity > overlap[j]:
+                overlap[j] = similarity
     return [candidates[j] for j in picked]
 
 

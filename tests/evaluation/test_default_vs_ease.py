@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from evaluation.harness import evaluate
+from evaluation.protocols import Protocol
 from recdata.loaders import load_dataset
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["full", "macrec"])
-def test_default_beats_ease(ml100k_path: Path, protocol: str) -> None:
+def test_default_beats_ease(ml100k_path: Path, protocol: Protocol) -> None:
     data = load_dataset(ml100k_path, "movielens-100k")
     report = evaluate(data, protocol, ["ease", "default"])
     r = {m.name: m.metrics for m in report.results}

@@ -22,6 +22,7 @@ COPY tools ./tools
 COPY core ./core
 COPY recdata ./recdata
 COPY evaluation ./evaluation
+COPY memory ./memory
 COPY configs ./configs
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
     && useradd --system --uid 10001 --home-dir /data agentrec \

@@ -1,0 +1,1 @@
+"""Short-term memory (Redis) and long-term memory (Chroma)."""

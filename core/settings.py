@@ -25,6 +25,24 @@ class Settings(BaseSettings):
     )
     seed: int = Field(default=2024, description="Seed for every random choice.")
 
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias="REDIS_URL",
+        description="External Redis; when unset the service starts an embedded redis-server.",
+    )
+    chroma_host: str | None = Field(
+        default=None,
+        validation_alias="CHROMA_HOST",
+        description="External Chroma server; when unset Chroma runs embedded in data_dir.",
+    )
+    chroma_port: int = Field(default=8000, validation_alias="CHROMA_PORT")
+    session_ttl_s: int = Field(
+        default=7 * 24 * 3600, description="How long session data lives in Redis (seconds)."
+    )
+    trace_ttl_s: int = Field(
+        default=24 * 3600, description="How long a run's trace stays replayable (seconds)."
+    )
+
 
 def get_settings() -> Settings:
     """Build the settings from the current environment (never at import time)."""

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report import write_json
 from evaluation.harness import rank_cases
 from evaluation.protocols import (
     DEFAULT_SEED,
@@ -135,9 +136,7 @@ def main(argv: list[str] | None = None) -> None:
             result = run_split(cases, protocol)
             results["protocols"][protocol][split] = result
             print_table(f"{protocol} / {split}", protocol, result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwritten to {args.out}")
+    write_json(args.out, results)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import argparse
 import cProfile
 import functools
 import gc
-import json
 import platform
 import pstats
 import time
@@ -48,6 +47,7 @@ from agents.context import Context
 from agents.manager import FINISH, next_step
 from agents.state import InputState, OutputState, State
 from agents.toolbox import Toolbox, register_toolbox, unregister_toolbox
+from benchmarks.report import write_json
 from graphs import nodes, recommend
 from recdata.loaders import load_dataset
 
@@ -322,9 +322,7 @@ def main(argv: list[str] | None = None) -> None:
         "gc_pauses": gc_summary,
         "timed_run_mean_ms": round(total_mean, 3),
     }
-    opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.write_text(json.dumps(cast(dict[str, Any], result), indent=2) + "\n")
-    print(f"wrote {opts.out}")
+    write_json(opts.out, cast(dict[str, Any], result))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,6 @@ separator-heavy text), each with and without attribute filters, a 40-item histor
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from agents.grounding import ground_item_ids, ground_ranked_list, title_index
+from benchmarks.report import machine_info, write_json
 from benchmarks.synthetic import SyntheticSpec, synthetic_dataset
 from recdata.dataset import Dataset
 from tools.base import History
@@ -127,16 +125,10 @@ def main(argv: list[str] | None = None) -> None:
         "repeats": args.repeats,
         "title_index_build_s": round(index_s, 3),
         "pool_1000_ids_ms": round(pool_ms, 3),
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine_info(),
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report_json, indent=2) + "\n")
-    print(f"written to {args.out}")
+    write_json(args.out, report_json)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ one message at the `MAX_MESSAGE_CHARS` limit. Prints a table, writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.intent import MAX_MESSAGE_CHARS, IntentParser
+from benchmarks.report import write_json
 from recdata.dataset import Dataset
 from recdata.demo import load_demo
 from recdata.loaders import movielens_100k
@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['long_message_mean_ms']!s:>8}"
         )
     result = {"python": platform.python_version(), "machine": platform.machine(), "rows": rows}
-    opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(opts.out, result)
     print(f"wrote {opts.out}")
 
 

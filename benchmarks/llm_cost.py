@@ -25,6 +25,7 @@ from agents.llm_brains import clear_model_cache
 from agents.schemas import TaskName
 from agents.state import InputState
 from agents.toolbox import get_toolbox
+from benchmarks.report import write_json
 from graphs.recommend import graph
 from tests.fakes.openai_server import FakeOpenAIServer, RecordedRequest, Reply
 
@@ -144,9 +145,7 @@ def main() -> None:
             f"{r['tokens_per_run_mean']:>11.0f} {r['critical_path_round_trips_max']:>6} "
             f"{r['wall_s_per_run_mean']:>8.3f}"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written to {args.out}")
+    write_json(args.out, report)
 
 
 if __name__ == "__main__":

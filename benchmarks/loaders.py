@@ -12,7 +12,6 @@ into a temporary folder, then each is loaded once with `load_dataset`. The real 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import write_json
 from recdata.loaders import load_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -120,8 +120,7 @@ def main() -> None:
         seconds["real ml-100k"] = round(elapsed, 3)
         print(f"{'real ml-100k':16s} {elapsed:7.2f} s   {dataset}")
     results["seconds"] = seconds
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out, results)
     print(f"wrote {args.out}")
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -28,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.report import machine_info, write_json
 from benchmarks.synthetic import SyntheticSpec, synthetic_dataset, synthetic_interactions
 from recdata.dataset import Interactions
 
@@ -275,16 +274,10 @@ def main(argv: list[str] | None = None) -> None:
         "distinct_pairs": int(distinct),
         "top_n": TOP_N,
         "goals": {"train_s": TRAIN_GOAL_S, "query_p50_ms": QUERY_GOAL_MS},
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine_info(),
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written to {args.out}")
+    write_json(args.out, report)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> None:
         )
     result = {"python": platform.python_version(), "machine": platform.machine(), "rows": rows}
     write_json(opts.out, result)
-    print(f"wrote {opts.out}")
 
 
 if __name__ == "__main__":

@@ -121,7 +121,6 @@ def main() -> None:
         print(f"{'real ml-100k':16s} {elapsed:7.2f} s   {dataset}")
     results["seconds"] = seconds
     write_json(args.out, results)
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

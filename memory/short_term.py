@@ -1,0 +1,424 @@
+"""Short-term memory in Redis: session turns, the blackboard of a run, the replayable trace of
+a run (a Redis Stream), response caches and evolving user profiles.
+
+Key layout (`P` is the prefix; braces are Redis Cluster hash tags, so the keys a script
+touches together always live in one slot):
+
+    P:session:{sid}              hash    user_id, created_at             TTL session_ttl_s
+    P:session:{sid}:turns        list    JSON turns, oldest first        TTL session_ttl_s
+    P:user:{uid}:sessions        zset    sid -> expiry (unix s)          TTL session_ttl_s
+    P:user:{uid}:profile         hash    JSON [facet, name] -> weight    no TTL
+    P:run:{rid}:blackboard       hash    key -> JSON value               TTL trace_ttl_s
+    P:run:{rid}:trace            stream  id 0-<seq>, field data=JSON     TTL trace_ttl_s, MAXLEN
+    P:run:{rid}:state            hash    finished_at                     TTL trace_ttl_s
+    P:cache:<key>                string  cached value                    TTL given per entry
+
+Every write of a session refreshes the TTL of the session, its turns and the owner's index.
+The trace uses explicit stream ids `0-<seq>` so "everything after sequence n" is one XRANGE
+and a blocking XREAD, with no lookup table.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+
+import redis
+
+from memory.connection import MemoryStoreError, MemoryUnavailable
+
+__all__ = [
+    "MemoryStoreError",
+    "MemoryUnavailable",
+    "RunFinished",
+    "SessionNotFound",
+    "ShortTermMemory",
+    "Turn",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class SessionNotFound(MemoryStoreError):
+    """The session does not exist (never created, expired or forgotten)."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(f"session {session_id!r} not found (it may have expired)")
+
+
+class RunFinished(MemoryStoreError):
+    """An event was appended to the trace of a run already marked finished."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id!r} is finished; its trace takes no more events")
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    ts: float = 0.0
+
+
+_APPEND_TURN = """
+local owner = redis.call('HGET', KEYS[1], 'user_id')
+if not owner then return false end
+local n = redis.call('RPUSH', KEYS[2], ARGV[1])
+local cap = tonumber(ARGV[3])
+if n > cap then
+  redis.call('LTRIM', KEYS[2], -cap, -1)
+  n = cap
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return {owner, n}
+"""
+
+_APPEND_EVENT = """
+if redis.call('HEXISTS', KEYS[2], 'finished_at') == 1 then return false end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 1
+if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) + 1 end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '0-' .. seq, 'data', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return id
+"""
+
+# P(u, t+1) = clip(P(u, t) + eta * dP, -1, 1), field by field, in one atomic step.
+_UPDATE_PROFILE = """
+local eta = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  local value = current + eta * tonumber(ARGV[i + 1])
+  if value > 1 then value = 1 elseif value < -1 then value = -1 end
+  local text = string.format('%.17g', value)
+  redis.call('HSET', KEYS[1], ARGV[i], text)
+  out[#out + 1] = ARGV[i]
+  out[#out + 1] = text
+end
+return out
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _seq_of(stream_id: Any) -> int:
+    return int(_text(stream_id).rpartition("-")[2])
+
+
+def _profile_field(facet: str, name: str) -> str:
+    return json.dumps([facet, name], ensure_ascii=False)
+
+
+def _redis_errors_as_unavailable(
+    method: Callable[Concatenate[ShortTermMemory, P], R],
+) -> Callable[Concatenate[ShortTermMemory, P], R]:
+    @functools.wraps(method)
+    def wrapper(self: ShortTermMemory, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise MemoryUnavailable(self.server, exc) from exc
+
+    return wrapper
+
+
+class ShortTermMemory:
+    """Session, run and user state in Redis. Thread-safe (it only holds a redis-py client).
+
+    `client` may decode responses or not. Connection and timeout errors surface as
+    `MemoryUnavailable`; the same object keeps working once Redis is back.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "agentrec",
+        session_ttl_s: int = 7 * 24 * 3600,
+        trace_ttl_s: int = 24 * 3600,
+        max_turns: int = 1000,
+        max_events: int = 10_000,
+    ) -> None:
+        if session_ttl_s < 1 or trace_ttl_s < 1:
+            raise ValueError("TTLs must be at least one second")
+        if max_turns < 1 or max_events < 1:
+            raise ValueError("max_turns and max_events must be at least 1")
+        self.client = client
+        self.prefix = prefix
+        self.session_ttl_s = session_ttl_s
+        self.trace_ttl_s = trace_ttl_s
+        self.max_turns = max_turns
+        self.max_events = max_events
+        self._append_turn = client.register_script(_APPEND_TURN)
+        self._append_event = client.register_script(_APPEND_EVENT)
+        self._update_profile = client.register_script(_UPDATE_PROFILE)
+        kwargs = client.connection_pool.connection_kwargs
+        self.server = (
+            kwargs["path"] if "path" in kwargs else f"{kwargs.get('host')}:{kwargs.get('port')}"
+        )
+        socket_timeout = kwargs.get("socket_timeout")
+        # A blocking read must return before the socket times out, or it reads as an outage.
+        self.max_block_ms = int(socket_timeout * 1000) - 250 if socket_timeout else 60_000
+
+    @classmethod
+    def from_settings(
+        cls, client: redis.Redis, settings: Any, prefix: str = "agentrec"
+    ) -> ShortTermMemory:
+        return cls(
+            client,
+            prefix=prefix,
+            session_ttl_s=settings.session_ttl_s,
+            trace_ttl_s=settings.trace_ttl_s,
+        )
+
+    # -- keys ----------------------------------------------------------------------------
+    def session_key(self, session_id: str) -> str:
+        return f"{self.prefix}:session:{{{session_id}}}"
+
+    def turns_key(self, session_id: str) -> str:
+        return f"{self.prefix}:session:{{{session_id}}}:turns"
+
+    def user_sessions_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{{{user_id}}}:sessions"
+
+    def profile_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{{{user_id}}}:profile"
+
+    def blackboard_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{{{run_id}}}:blackboard"
+
+    def trace_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{{{run_id}}}:trace"
+
+    def run_state_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{{{run_id}}}:state"
+
+    def cache_key(self, key: str) -> str:
+        return f"{self.prefix}:cache:{key}"
+
+    # -- sessions ------------------------------------------------------------------------
+    @_redis_errors_as_unavailable
+    def create_session(self, user_id: str) -> str:
+        """A new session owned by `user_id`; returns its id."""
+        if not user_id:
+            raise ValueError("user_id must not be empty")
+        session_id = uuid.uuid4().hex
+        now = time.time()
+        index = self.user_sessions_key(user_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(self.session_key(session_id), mapping={"user_id": user_id, "created_at": now})
+        pipe.expire(self.session_key(session_id), self.session_ttl_s)
+        pipe.zremrangebyscore(index, "-inf", now)  # sessions that expired since
+        pipe.zadd(index, {session_id: now + self.session_ttl_s})
+        pipe.expire(index, self.session_ttl_s)
+        pipe.execute()
+        return session_id
+
+    @_redis_errors_as_unavailable
+    def session_exists(self, session_id: str) -> bool:
+        return bool(self.client.exists(self.session_key(session_id)))
+
+    @_redis_errors_as_unavailable
+    def session_owner(self, session_id: str) -> str:
+        owner = self.client.hget(self.session_key(session_id), "user_id")
+        if owner is None:
+            raise SessionNotFound(session_id)
+        return _text(owner)
+
+    @_redis_errors_as_unavailable
+    def sessions_of(self, user_id: str) -> list[str]:
+        """The user's sessions that have not expired, oldest expiry first."""
+        ids = self.client.zrangebyscore(self.user_sessions_key(user_id), time.time(), "+inf")
+        return [_text(i) for i in cast(list[Any], ids)]
+
+    @_redis_errors_as_unavailable
+    def append_turn(
+        self, session_id: str, role: str, text: str, meta: Mapping[str, Any] | None = None
+    ) -> int:
+        """Append a turn and refresh the session's TTL; returns the number of turns kept
+        (at most `max_turns`, the oldest are dropped)."""
+        turn = {"role": role, "text": text, "meta": dict(meta or {}), "ts": time.time()}
+        result = self._append_turn(
+            keys=[self.session_key(session_id), self.turns_key(session_id)],
+            args=[json.dumps(turn, ensure_ascii=False), self.session_ttl_s, self.max_turns],
+        )
+        if result is None:
+            raise SessionNotFound(session_id)
+        owner, count = _text(result[0]), int(result[1])
+        index = self.user_sessions_key(owner)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(index, {session_id: time.time() + self.session_ttl_s}, xx=True)
+        pipe.expire(index, self.session_ttl_s)
+        pipe.execute()
+        return count
+
+    @_redis_errors_as_unavailable
+    def turns(self, session_id: str, limit: int | None = None) -> list[Turn]:
+        """The last `limit` turns (all when None), oldest first."""
+        if limit is not None and limit < 1:
+            raise ValueError("limit must be at least 1 (or None for every turn)")
+        start = -limit if limit else 0
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(self.session_key(session_id))
+        pipe.lrange(self.turns_key(session_id), start, -1)
+        exists, raw = pipe.execute()
+        if not exists:
+            raise SessionNotFound(session_id)
+        return [Turn(**json.loads(item)) for item in raw]
+
+    # -- blackboard ----------------------------------------------------------------------
+    @_redis_errors_as_unavailable
+    def put_blackboard(self, run_id: str, key: str, value_json: str) -> None:
+        """Store one JSON-encoded entry on the run's blackboard (refreshes its TTL)."""
+        json.loads(value_json)  # refuse what other agents could not read back
+        name = self.blackboard_key(run_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(name, key, value_json)
+        pipe.expire(name, self.trace_ttl_s)
+        pipe.execute()
+
+    @_redis_errors_as_unavailable
+    def get_blackboard(self, run_id: str) -> dict[str, str]:
+        """Every entry of the run's blackboard, as the JSON strings that were put."""
+        raw = cast(dict[Any, Any], self.client.hgetall(self.blackboard_key(run_id)))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    # -- trace ---------------------------------------------------------------------------
+    @_redis_errors_as_unavailable
+    def append_event(self, run_id: str, event: Mapping[str, Any]) -> str:
+        """Append an event (a JSON-able dict with a `type`) to the run's trace; it gets the
+        next `seq` (1, 2, ...), `run_id` and, unless given, `ts`. Returns the stream id."""
+        if not isinstance(event.get("type"), str):
+            raise ValueError("a trace event needs a string 'type'")
+        payload = {k: v for k, v in event.items() if k != "seq"}
+        payload["run_id"] = run_id
+        payload.setdefault("ts", time.time())
+        result = self._append_event(
+            keys=[self.trace_key(run_id), self.run_state_key(run_id)],
+            args=[json.dumps(payload, ensure_ascii=False), self.trace_ttl_s, self.max_events],
+        )
+        if result is None:
+            raise RunFinished(run_id)
+        return _text(result)
+
+    def _events(self, entries: Any) -> list[dict[str, Any]]:
+        events = []
+        for stream_id, fields in entries or []:
+            data = fields.get("data", fields.get(b"data"))
+            event = json.loads(data)
+            event["seq"] = _seq_of(stream_id)
+            events.append(event)
+        return events
+
+    @_redis_errors_as_unavailable
+    def replay(self, run_id: str, after_seq: int | None = None) -> list[dict[str, Any]]:
+        """The run's events with seq > `after_seq` (all when None), in order."""
+        start = f"0-{(after_seq or 0) + 1}"
+        return self._events(self.client.xrange(self.trace_key(run_id), min=start))
+
+    @_redis_errors_as_unavailable
+    def read_new(
+        self, run_id: str, after_seq: int = 0, block_ms: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Events with seq > `after_seq`; when there are none yet, waits up to `block_ms`
+        (capped below the client's socket timeout) and returns [] on timeout."""
+        block = None if block_ms is None else max(1, min(block_ms, self.max_block_ms))
+        reply = self.client.xread({self.trace_key(run_id): f"0-{after_seq}"}, block=block)
+        if not reply:
+            return []
+        if isinstance(reply, dict):  # RESP3 replies map stream -> [entries]
+            return self._events(next(iter(cast(dict[Any, Any], reply).values()))[0])
+        return self._events(cast(list[Any], reply)[0][1])
+
+    @_redis_errors_as_unavailable
+    def finish_run(self, run_id: str) -> None:
+        """Mark the run finished: later `append_event` calls raise `RunFinished`."""
+        state = self.run_state_key(run_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(state, "finished_at", time.time())
+        pipe.expire(state, self.trace_ttl_s)
+        pipe.execute()
+
+    @_redis_errors_as_unavailable
+    def run_finished(self, run_id: str) -> bool:
+        return bool(self.client.hexists(self.run_state_key(run_id), "finished_at"))
+
+    # -- response cache ------------------------------------------------------------------
+    @_redis_errors_as_unavailable
+    def cache_get(self, key: str) -> str | None:
+        value = self.client.get(self.cache_key(key))
+        return None if value is None else _text(value)
+
+    @_redis_errors_as_unavailable
+    def cache_set(self, key: str, value: str, ttl_s: int) -> None:
+        if ttl_s < 1:
+            raise ValueError("a cache entry needs a TTL of at least one second")
+        self.client.set(self.cache_key(key), value, ex=ttl_s)
+
+    # -- user profiles -------------------------------------------------------------------
+    @_redis_errors_as_unavailable
+    def get_profile(self, user_id: str) -> dict[str, dict[str, float]]:
+        """The user's profile: facet (e.g. "genre") -> name -> weight in [-1, 1]."""
+        raw = cast(dict[Any, Any], self.client.hgetall(self.profile_key(user_id)))
+        profile: dict[str, dict[str, float]] = {}
+        for packed, value in raw.items():
+            facet, name = json.loads(_text(packed))
+            profile.setdefault(facet, {})[name] = float(_text(value))
+        return profile
+
+    @_redis_errors_as_unavailable
+    def update_profile(
+        self, user_id: str, delta: Mapping[str, Mapping[str, float]], eta: float
+    ) -> dict[str, dict[str, float]]:
+        """P(u, t+1) = P(u, t) + eta * dP, clipped to [-1, 1], atomically (concurrent updates
+        all count). Returns the new values of the entries in `delta`."""
+        if not math.isfinite(eta):
+            raise ValueError("eta must be finite")
+        args: list[Any] = [repr(float(eta))]
+        for facet, weights in delta.items():
+            for name, change in weights.items():
+                if not math.isfinite(change):
+                    raise ValueError(f"profile change for {facet}/{name} is not finite")
+                args += [_profile_field(facet, name), repr(float(change))]
+        if len(args) == 1:
+            return {}
+        result = cast(list[Any], self._update_profile(keys=[self.profile_key(user_id)], args=args))
+        updated: dict[str, dict[str, float]] = {}
+        for packed, value in zip(result[::2], result[1::2], strict=True):
+            facet, name = json.loads(_text(packed))
+            updated.setdefault(facet, {})[name] = float(_text(value))
+        return updated
+
+    # -- right to be forgotten -----------------------------------------------------------
+    @_redis_errors_as_unavailable
+    def forget_user(self, user_id: str) -> int:
+        """Delete every session (with its turns) the user owns and the user's profile, by
+        the per-user index (no SCAN). Returns the number of sessions deleted."""
+        index = self.user_sessions_key(user_id)
+        deleted = 0
+        while True:
+            session_ids = [_text(s) for s in cast(list[Any], self.client.zrange(index, 0, 499))]
+            if not session_ids:
+                break
+            pipe = self.client.pipeline(transaction=False)
+            for session_id in session_ids:
+                pipe.delete(self.session_key(session_id), self.turns_key(session_id))
+            pipe.zrem(index, *session_ids)
+            results = pipe.execute()
+            deleted += sum(1 for n in results[:-1] if n)
+        self.client.delete(self.profile_key(user_id), index)
+        return deleted

@@ -145,9 +145,15 @@ class RedisProvider:
 
     # -- clients -------------------------------------------------------------------------
     def _retry(self) -> Retry:
-        # One quick retry covers a connection the server closed while idle; more would
-        # only delay the MemoryUnavailable callers are waiting for.
-        return Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1)
+        # One quick retry on a connection error covers a connection the server closed while
+        # idle; more would only delay the MemoryUnavailable callers are waiting for. Never
+        # retry a timeout: the command may have run (a second XADD or profile update would
+        # count twice) and a frozen server would hold the caller for several timeouts.
+        return Retry(
+            ExponentialBackoff(cap=0.05, base=0.01),
+            retries=1,
+            supported_errors=(redis.ConnectionError,),
+        )
 
     def client(self, decode_responses: bool = True) -> redis.Redis:
         """The shared sync client (str replies by default; bytes for binary payloads)."""
@@ -182,7 +188,11 @@ class RedisProvider:
                     socket_timeout=self.socket_timeout_s,
                     socket_connect_timeout=self.connect_timeout_s,
                     health_check_interval=self.health_check_interval_s,
-                    retry=AsyncRetry(ExponentialBackoff(cap=0.05, base=0.01), retries=1),
+                    retry=AsyncRetry(
+                        ExponentialBackoff(cap=0.05, base=0.01),
+                        retries=1,
+                        supported_errors=(redis.ConnectionError,),
+                    ),
                     client_name="agentrec",
                 )
                 per_loop[decode_responses] = client

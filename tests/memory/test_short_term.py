@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -362,3 +364,29 @@ def test_outage_raises_memory_unavailable_and_recovers_with_the_data(tmp_path: P
     finally:
         provider.close()
         server.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_frozen_server_raises_memory_unavailable_from_the_timeout(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    client = redis.Redis.from_url(server.url, socket_timeout=0.3)
+    provider = RedisProvider(
+        Settings(data_dir=tmp_path, redis_url=server.url), socket_timeout_s=0.3
+    )
+    memory = ShortTermMemory(provider.client(), prefix="test")
+    session = memory.create_session("alice")
+    memory.append_turn(session, "user", "before")
+    pid = int(client.info("server")["process_id"])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(MemoryUnavailable) as caught:
+            memory.append_turn(session, "user", "while frozen")
+        assert isinstance(caught.value.cause, redis.TimeoutError)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # the timed-out command may still run once the server thaws, but only once
+    texts = [t.text for t in memory.turns(session)]
+    assert texts[0] == "before" and texts[1:] in ([], ["while frozen"])
+    client.close()
+    provider.close()
+    server.stop()

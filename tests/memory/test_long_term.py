@@ -133,7 +133,12 @@ def test_a_user_id_is_required(memory: LongTermMemory) -> None:
         memory.remember("bob", "gossip", "x")  # type: ignore[arg-type]
 
 
-def test_users_never_see_each_others_memories(memory: LongTermMemory) -> None:
+@pytest.mark.parametrize("shards", [1, 4])
+def test_users_never_see_each_others_memories(tmp_path: Path, shards: int) -> None:
+    memory = LongTermMemory.embedded(
+        tmp_path / "chroma", HashedNgramEmbeddings(dims=64), memory_shards=shards
+    )
+    assert len({memory.memory_shard(f"user-{u}") for u in range(60)}) == shards
     rng = np.random.default_rng(7)
     users = [f"user-{u}" for u in range(60)]
     records = []
@@ -154,16 +159,20 @@ def test_users_never_see_each_others_memories(memory: LongTermMemory) -> None:
     assert memory.forget_user("user-0") == 4
     assert len(memory.recall("user-1", "dark thrillers", k=10)) == 4
     assert [m.text for m in memory.memories("mallory")] == ["I like dark thrillers number 0"]
+    memory.close()
 
 
-def test_filtered_ann_fallback_stays_within_the_user(memory: LongTermMemory) -> None:
-    memory.exact_recall_limit = 3
+def test_filtered_ann_fallback_stays_within_the_user(tmp_path: Path) -> None:
+    memory = LongTermMemory.embedded(
+        tmp_path / "chroma", HashedNgramEmbeddings(dims=64), memory_shards=1, exact_recall_limit=3
+    )
     memory.remember_many([("carol", "feedback", f"liked horror film {i}", None) for i in range(6)])
     memory.remember_many([("dave", "feedback", f"liked horror film {i}", None) for i in range(6)])
     recalled = memory.recall("carol", "liked horror film 2", k=4)
     assert len(recalled) == 4
     assert {r.memory.user_id for r in recalled} == {"carol"}
     assert recalled[0].memory.text == "liked horror film 2"
+    memory.close()
 
 
 def test_the_filter_is_checked_again_on_results(memory: LongTermMemory) -> None:

@@ -30,10 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import redis
+import redis.asyncio
 
 from memory.connection import MemoryStoreError, MemoryUnavailable
 
 __all__ = [
+    "AsyncTraceReader",
     "MemoryStoreError",
     "MemoryUnavailable",
     "RunFinished",
@@ -123,6 +125,43 @@ def _profile_field(facet: str, name: str) -> str:
     return json.dumps([facet, name], ensure_ascii=False)
 
 
+def _events(entries: Any) -> list[dict[str, Any]]:
+    events = []
+    for stream_id, fields in entries or []:
+        event = json.loads(fields.get("data", fields.get(b"data")))
+        event["seq"] = _seq_of(stream_id)
+        events.append(event)
+    return events
+
+
+def _xread_events(reply: Any) -> list[dict[str, Any]]:
+    if not reply:
+        return []
+    if isinstance(reply, dict):  # RESP3 replies map stream -> [entries]
+        return _events(next(iter(reply.values()))[0])
+    return _events(reply[0][1])
+
+
+def trace_key(prefix: str, run_id: str) -> str:
+    return f"{prefix}:run:{{{run_id}}}:trace"
+
+
+def run_state_key(prefix: str, run_id: str) -> str:
+    return f"{prefix}:run:{{{run_id}}}:state"
+
+
+def _max_block_ms(connection_kwargs: Mapping[str, Any]) -> int:
+    # A blocking read must return before the socket times out, or it reads as an outage.
+    socket_timeout = connection_kwargs.get("socket_timeout")
+    return int(socket_timeout * 1000) - 250 if socket_timeout else 60_000
+
+
+def _server_name(connection_kwargs: Mapping[str, Any]) -> str:
+    if "path" in connection_kwargs:
+        return str(connection_kwargs["path"])
+    return f"{connection_kwargs.get('host')}:{connection_kwargs.get('port')}"
+
+
 def _redis_errors_as_unavailable(
     method: Callable[Concatenate[ShortTermMemory, P], R],
 ) -> Callable[Concatenate[ShortTermMemory, P], R]:
@@ -166,13 +205,8 @@ class ShortTermMemory:
         self._append_turn = client.register_script(_APPEND_TURN)
         self._append_event = client.register_script(_APPEND_EVENT)
         self._update_profile = client.register_script(_UPDATE_PROFILE)
-        kwargs = client.connection_pool.connection_kwargs
-        self.server = (
-            kwargs["path"] if "path" in kwargs else f"{kwargs.get('host')}:{kwargs.get('port')}"
-        )
-        socket_timeout = kwargs.get("socket_timeout")
-        # A blocking read must return before the socket times out, or it reads as an outage.
-        self.max_block_ms = int(socket_timeout * 1000) - 250 if socket_timeout else 60_000
+        self.server = _server_name(client.connection_pool.connection_kwargs)
+        self.max_block_ms = _max_block_ms(client.connection_pool.connection_kwargs)
 
     @classmethod
     def from_settings(
@@ -202,10 +236,10 @@ class ShortTermMemory:
         return f"{self.prefix}:run:{{{run_id}}}:blackboard"
 
     def trace_key(self, run_id: str) -> str:
-        return f"{self.prefix}:run:{{{run_id}}}:trace"
+        return trace_key(self.prefix, run_id)
 
     def run_state_key(self, run_id: str) -> str:
-        return f"{self.prefix}:run:{{{run_id}}}:state"
+        return run_state_key(self.prefix, run_id)
 
     def cache_key(self, key: str) -> str:
         return f"{self.prefix}:cache:{key}"
@@ -315,20 +349,11 @@ class ShortTermMemory:
             raise RunFinished(run_id)
         return _text(result)
 
-    def _events(self, entries: Any) -> list[dict[str, Any]]:
-        events = []
-        for stream_id, fields in entries or []:
-            data = fields.get("data", fields.get(b"data"))
-            event = json.loads(data)
-            event["seq"] = _seq_of(stream_id)
-            events.append(event)
-        return events
-
     @_redis_errors_as_unavailable
     def replay(self, run_id: str, after_seq: int | None = None) -> list[dict[str, Any]]:
         """The run's events with seq > `after_seq` (all when None), in order."""
         start = f"0-{(after_seq or 0) + 1}"
-        return self._events(self.client.xrange(self.trace_key(run_id), min=start))
+        return _events(self.client.xrange(self.trace_key(run_id), min=start))
 
     @_redis_errors_as_unavailable
     def read_new(
@@ -338,11 +363,7 @@ class ShortTermMemory:
         (capped below the client's socket timeout) and returns [] on timeout."""
         block = None if block_ms is None else max(1, min(block_ms, self.max_block_ms))
         reply = self.client.xread({self.trace_key(run_id): f"0-{after_seq}"}, block=block)
-        if not reply:
-            return []
-        if isinstance(reply, dict):  # RESP3 replies map stream -> [entries]
-            return self._events(next(iter(cast(dict[Any, Any], reply).values()))[0])
-        return self._events(cast(list[Any], reply)[0][1])
+        return _xread_events(reply)
 
     @_redis_errors_as_unavailable
     def finish_run(self, run_id: str) -> None:
@@ -422,3 +443,45 @@ class ShortTermMemory:
             deleted += sum(1 for n in results[:-1] if n)
         self.client.delete(self.profile_key(user_id), index)
         return deleted
+
+
+class AsyncTraceReader:
+    """The read side of run traces on an asyncio client, for the SSE endpoint: replay from
+    a Last-Event-ID and tail live events without blocking the event loop. Same keys and
+    event shape as `ShortTermMemory`."""
+
+    def __init__(self, client: redis.asyncio.Redis, *, prefix: str = "agentrec") -> None:
+        self.client = client
+        self.prefix = prefix
+        self.server = _server_name(client.connection_pool.connection_kwargs)
+        self.max_block_ms = _max_block_ms(client.connection_pool.connection_kwargs)
+
+    async def replay(self, run_id: str, after_seq: int | None = None) -> list[dict[str, Any]]:
+        """The run's events with seq > `after_seq` (all when None), in order."""
+        start = f"0-{(after_seq or 0) + 1}"
+        try:
+            entries = await self.client.xrange(trace_key(self.prefix, run_id), min=start)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise MemoryUnavailable(self.server, exc) from exc
+        return _events(entries)
+
+    async def read_new(
+        self, run_id: str, after_seq: int = 0, block_ms: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Events with seq > `after_seq`; when there are none yet, waits up to `block_ms`
+        (capped below the client's socket timeout) and returns [] on timeout."""
+        block = None if block_ms is None else max(1, min(block_ms, self.max_block_ms))
+        try:
+            reply = await self.client.xread(
+                {trace_key(self.prefix, run_id): f"0-{after_seq}"}, block=block
+            )
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise MemoryUnavailable(self.server, exc) from exc
+        return _xread_events(reply)
+
+    async def run_finished(self, run_id: str) -> bool:
+        try:
+            state = run_state_key(self.prefix, run_id)
+            return bool(await self.client.hexists(state, "finished_at"))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise MemoryUnavailable(self.server, exc) from exc

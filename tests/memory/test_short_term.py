@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -10,11 +11,13 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 
 from core.settings import Settings
 from memory.connection import RedisProvider
 from memory.redis_server import EmbeddedRedis
 from memory.short_term import (
+    AsyncTraceReader,
     MemoryUnavailable,
     RunFinished,
     SessionNotFound,
@@ -390,3 +393,47 @@ def test_a_frozen_server_raises_memory_unavailable_from_the_timeout(tmp_path: Pa
     client.close()
     provider.close()
     server.stop()
+
+
+def test_async_reader_replays_and_tails_what_the_sync_side_writes(
+    memory: ShortTermMemory, redis_server: EmbeddedRedis
+) -> None:
+    for i in range(5):
+        memory.append_event("sse", {"type": "token", "text": str(i)})
+
+    async def read() -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]], bool]:
+        client = redis.asyncio.Redis.from_url(redis_server.url, socket_timeout=2)
+        reader = AsyncTraceReader(client, prefix="test")
+        replays = [await reader.replay("sse", after_seq=n) for n in (None, 0, 3, 5)]
+        writer = threading.Timer(0.1, lambda: memory.append_event("sse", {"type": "run_finished"}))
+        writer.start()
+        live: list[dict[str, Any]] = []
+        while not live:
+            live = await reader.read_new("sse", after_seq=5, block_ms=1000)
+        writer.join()
+        memory.finish_run("sse")
+        finished = await reader.run_finished("sse")
+        await client.aclose()
+        return replays, live, finished
+
+    replays, live, finished = asyncio.run(read())
+    events = memory.replay("sse")
+    assert replays == [events[:5], events[:5], events[3:5], []]
+    assert live == events[5:] and [e["type"] for e in live] == ["run_finished"]
+    assert finished
+
+
+def test_async_reader_reports_an_outage(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    url = server.url
+    server.stop()
+
+    async def read() -> None:
+        client = redis.asyncio.Redis.from_url(url, socket_timeout=1)
+        try:
+            await AsyncTraceReader(client, prefix="test").replay("r")
+        finally:
+            await client.aclose()
+
+    with pytest.raises(MemoryUnavailable, match="unavailable"):
+        asyncio.run(read())

@@ -32,6 +32,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 import redis
 import redis.asyncio
 
+from core.settings import Settings
 from memory.connection import MemoryStoreError, MemoryUnavailable
 
 __all__ = [
@@ -210,8 +211,9 @@ class ShortTermMemory:
 
     @classmethod
     def from_settings(
-        cls, client: redis.Redis, settings: Any, prefix: str = "agentrec"
+        cls, client: redis.Redis, settings: Settings, prefix: str = "agentrec"
     ) -> ShortTermMemory:
+        """TTLs from the service settings (`session_ttl_s`, `trace_ttl_s`)."""
         return cls(
             client,
             prefix=prefix,

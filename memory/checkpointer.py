@@ -1,22 +1,29 @@
 """A LangGraph checkpointer on plain Redis (>= 6): no RediSearch or RedisJSON module needed,
 so it runs on any Redis, Valkey or managed Redis.
 
-Key layout (every key starts with `prefix`; thread ids, namespaces and checkpoint ids are
-percent-encoded so `:`, `{` and `}` in them cannot make two keys collide; the thread id sits in
-a `{...}` hash tag so all keys of one thread live in one Redis Cluster slot):
+Key layout (every key starts with `prefix`; thread ids and namespaces are percent-encoded so
+`:`, `{` and `}` in them cannot make two keys collide, the checkpoint id is always the last
+part; the thread id sits in a `{...}` hash tag so all keys of one thread share a Redis Cluster
+slot, which the scripts below rely on):
 
     {prefix}:{T}:keys            SET   every key of thread T (for delete_thread)
     {prefix}:{T}:ns              SET   the thread's checkpoint namespaces
     {prefix}:{T}:{N}:ids         ZSET  checkpoint ids of (T, N), all score 0: lexical order
                                        is creation order (uuid6 ids)
-    {prefix}:{T}:{N}:cp:{C}      HASH  checkpoint (without channel values), metadata, parent
-    {prefix}:{T}:{N}:blobs       HASH  "channel\\0version" -> serialised channel value
-    {prefix}:{T}:{N}:w:{C}       HASH  "task_id\\0idx" -> one pending write of checkpoint C
+    {prefix}:{T}:{N}:cp:{C}      HASH  checkpoint (without channel values), metadata, parent,
+                                       the JSON list of its blob fields
+    {prefix}:{T}:{N}:blobs       HASH  "channel\0version" -> serialised channel value (only
+                                       channels that changed are written: incremental)
+    {prefix}:{T}:{N}:w:{C}       HASH  "task_id\0idx" -> one pending write of checkpoint C
 
-Cost per call (round trips): put 1 (one MULTI/EXEC), put_writes 1 (MULTI/EXEC),
-get_tuple 2 with a checkpoint id (checkpoint + writes in one pipeline, then the blobs),
-3 for the latest one (+ one ZREVRANGEBYLEX, O(log n)); list 3 per page of 64 checkpoints;
-delete_thread 2 (WATCH + read the key set, then one MULTI that deletes them).
+Every value is the saver's `serde.dumps_typed` output ("type\0bytes").
+
+Cost per call: put, put_writes and get_tuple are one round trip each, an atomic Lua script
+(EVALSHA; Lua is in every Redis >= 2.6, no module): put O(channels changed + log n),
+put_writes O(writes), get_tuple O(log n + writes + channels). list: one ZREVRANGEBYLEX per
+page of 64 ids, one pipeline for their checkpoints and writes, one for the blobs of those
+kept (metadata filters run client side after deserialising, like InMemorySaver's).
+delete_thread: WATCH + SMEMBERS of the key set, then one MULTI/EXEC deleting them, O(keys).
 
 With `ttl_s`, every key written gets that expiry; the thread-level keys (key set, namespaces,
 ids, blobs) are refreshed on every write, so an active conversation stays, and a checkpoint
@@ -25,9 +32,10 @@ written more than `ttl_s` ago disappears (readers skip it).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -56,9 +64,78 @@ _EMPTY = "empty"
 
 
 # A checkpoint read for `list`: id, stored checkpoint, metadata, parent id, raw writes.
-_Picked = tuple[str, dict[str, Any], Any, str, dict[bytes, bytes]]
+_Picked = tuple[str, dict[str, Any], Any, str, list[bytes]]
 _PickedList = list[_Picked]
 _BlobRows = list[list[Any]]
+
+
+class _Lua:
+    """A server-side script, run by its SHA1 (loaded on first use)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+# KEYS: checkpoint hash, ids zset, namespaces set, key set, blobs hash.
+# ARGV: checkpoint, metadata, parent id, checkpoint id, namespace, ttl (0: none), the JSON
+# list of the checkpoint's blob fields, then the new blobs' field/value pairs.
+_PUT_LUA = _Lua("""
+redis.call('HSET', KEYS[1], 'checkpoint', ARGV[1], 'metadata', ARGV[2], 'parent', ARGV[3],
+  'fields', ARGV[7])
+redis.call('ZADD', KEYS[2], 0, ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[5])
+local touched = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
+if #ARGV > 7 then
+  redis.call('HSET', KEYS[5], unpack(ARGV, 8))
+  touched[5] = KEYS[5]
+end
+redis.call('SADD', KEYS[4], unpack(touched))
+local ttl = tonumber(ARGV[6])
+if ttl > 0 then
+  for _, key in ipairs(touched) do redis.call('EXPIRE', key, ttl) end
+end
+return 1
+""")
+
+# KEYS: ids zset, blobs hash. ARGV: checkpoint id ("": the latest), the (thread, namespace)
+# key prefix. Returns false or [id, checkpoint, metadata, parent, write values, blob values];
+# the checkpoint and writes keys are built here from the prefix (same hash tag, same slot).
+_GET_LUA = _Lua("""
+local id = ARGV[1]
+if id == '' then
+  local latest = redis.call('ZREVRANGEBYLEX', KEYS[1], '+', '-', 'LIMIT', 0, 1)
+  if #latest == 0 then return false end
+  id = latest[1]
+end
+local cp_key = ARGV[2] .. ':cp:' .. id
+local cp = redis.call('HMGET', cp_key, 'checkpoint', 'metadata', 'parent', 'fields')
+if not cp[1] then return false end
+local writes = redis.call('HVALS', ARGV[2] .. ':w:' .. id)
+local blobs = {}
+local fields = cjson.decode(cp[4])
+if #fields > 0 then blobs = redis.call('HMGET', KEYS[2], unpack(fields)) end
+return {id, cp[1], cp[2], cp[3], writes, blobs}
+""")
+
+# KEYS: writes hash, key set. ARGV: ttl (0: none), then (field, value, replace) triples:
+# HSET when replace is 1, else HSETNX.
+_PUT_WRITES_LUA = _Lua("""
+for i = 2, #ARGV, 3 do
+  if ARGV[i + 2] == '1' then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  else
+    redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('SADD', KEYS[2], KEYS[1])
+local ttl = tonumber(ARGV[1])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+return 1
+""")
 
 
 def _text(value: bytes | str) -> str:
@@ -108,19 +185,20 @@ class _Keys:
         return f"{self.thread(thread_id)}:ns"
 
     def ns(self, thread_id: str, ns: str) -> str:
-        return f"{self.thread(thread_id)}:{_q(ns) or '-'}"
+        # "%root" cannot come out of _q, so the root namespace meets no other
+        return f"{self.thread(thread_id)}:{_q(ns) or '%root'}"
 
     def ids(self, thread_id: str, ns: str) -> str:
         return f"{self.ns(thread_id, ns)}:ids"
 
     def checkpoint(self, thread_id: str, ns: str, checkpoint_id: str) -> str:
-        return f"{self.ns(thread_id, ns)}:cp:{_q(checkpoint_id)}"
+        return f"{self.ns(thread_id, ns)}:cp:{checkpoint_id}"  # the last part: no escaping
 
     def blobs(self, thread_id: str, ns: str) -> str:
         return f"{self.ns(thread_id, ns)}:blobs"
 
     def writes(self, thread_id: str, ns: str, checkpoint_id: str) -> str:
-        return f"{self.ns(thread_id, ns)}:w:{_q(checkpoint_id)}"
+        return f"{self.ns(thread_id, ns)}:w:{checkpoint_id}"
 
     def keys_pattern(self) -> str:
         return f"{_glob_escape(self.prefix)}:{{*}}:keys"
@@ -223,88 +301,99 @@ class RedisSaver(BaseCheckpointSaver[str]):
             number = int(str(current).split(".")[0])
         return f"{number + 1:032}.{random.random():016}"
 
-    # ---- write commands (queued on a sync or async pipeline alike) ----------------------
+    # ---- writes: one atomic Lua call each (one command, one reply, one round trip) ------
 
-    def _queue_put(
+    def _eval(self, script: _Lua, keys: list[str], args: list[Any]) -> Any:
+        client = self._sync()
+        try:
+            return client.evalsha(script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            client.script_load(script.source)
+            return client.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def _aeval(self, script: _Lua, keys: list[str], args: list[Any]) -> Any:
+        client = self._async()
+        try:
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            await client.script_load(script.source)
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+
+    def _get_call(
+        self, thread_id: str, ns: str, checkpoint_id: str | None
+    ) -> tuple[list[str], list[Any]]:
+        keys = [self.keys.ids(thread_id, ns), self.keys.blobs(thread_id, ns)]
+        return keys, [checkpoint_id or "", self.keys.ns(thread_id, ns)]
+
+    def _got(self, thread_id: str, ns: str, reply: Any) -> CheckpointTuple | None:
+        """The tuple from a `_GET_LUA` reply."""
+        if not reply:
+            return None
+        checkpoint_id, raw_checkpoint, raw_metadata, parent, writes, blobs = reply
+        stored = self.serde.loads_typed(_decode_typed(raw_checkpoint))
+        metadata = self.serde.loads_typed(_decode_typed(raw_metadata))
+        return self._tuple(
+            thread_id, ns, _text(checkpoint_id), stored, metadata, _text(parent), writes, blobs
+        )
+
+    def _put_call(
         self,
-        pipe: Any,
         config: RunnableConfig,
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-    ) -> RunnableConfig:
+    ) -> tuple[list[str], list[Any], RunnableConfig]:
         thread_id, ns, parent_id = _target(config)
         stored: dict[str, Any] = {**checkpoint}
         values: dict[str, Any] = stored.pop("channel_values", {}) or {}
         checkpoint_id = checkpoint["id"]
-        cp_key = self.keys.checkpoint(thread_id, ns, checkpoint_id)
-        ids_key = self.keys.ids(thread_id, ns)
-        blobs_key = self.keys.blobs(thread_id, ns)
-        ns_key = self.keys.namespaces(thread_id)
-        keys_key = self.keys.keys(thread_id)
-        pipe.hset(
-            cp_key,
-            mapping={
-                "checkpoint": _encode_typed(self.serde.dumps_typed(stored)),
-                "metadata": _encode_typed(
-                    self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))
-                ),
-                "parent": parent_id or "",
-            },
-        )
-        pipe.zadd(ids_key, {checkpoint_id: 0})
-        pipe.sadd(ns_key, ns)
-        touched = [cp_key, ids_key, ns_key, keys_key]
-        if new_versions:
-            blobs = {
-                _blob_field(channel, version): _encode_typed(
-                    self.serde.dumps_typed(values[channel]) if channel in values else (_EMPTY, b"")
-                )
-                for channel, version in new_versions.items()
-            }
-            pipe.hset(blobs_key, mapping=blobs)
-            touched.append(blobs_key)
-        pipe.sadd(keys_key, *touched)
-        self._queue_expire(pipe, touched)
-        return _config(thread_id, ns, checkpoint_id)
+        keys = [
+            self.keys.checkpoint(thread_id, ns, checkpoint_id),
+            self.keys.ids(thread_id, ns),
+            self.keys.namespaces(thread_id),
+            self.keys.keys(thread_id),
+            self.keys.blobs(thread_id, ns),
+        ]
+        args: list[Any] = [
+            _encode_typed(self.serde.dumps_typed(stored)),
+            _encode_typed(self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))),
+            parent_id or "",
+            checkpoint_id,
+            ns,
+            self.ttl_s or 0,
+            json.dumps(self._blob_fields(stored)),
+        ]
+        for channel, version in new_versions.items():
+            typed = self.serde.dumps_typed(values[channel]) if channel in values else (_EMPTY, b"")
+            args += [_blob_field(channel, version), _encode_typed(typed)]
+        return keys, args, _config(thread_id, ns, checkpoint_id)
 
-    def _queue_put_writes(
+    def _put_writes_call(
         self,
-        pipe: Any,
         config: RunnableConfig,
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
-    ) -> None:
+    ) -> tuple[list[str], list[Any]]:
         thread_id, ns, checkpoint_id = _target(config)
         if checkpoint_id is None:
             raise ValueError("put_writes needs a checkpoint_id in the config")
-        writes_key = self.keys.writes(thread_id, ns, checkpoint_id)
-        keys_key = self.keys.keys(thread_id)
+        keys = [self.keys.writes(thread_id, ns, checkpoint_id), self.keys.keys(thread_id)]
+        args: list[Any] = [self.ttl_s or 0]
         for idx, (channel, value) in enumerate(writes):
             index = WRITES_IDX_MAP.get(channel, idx)
             kind, data = self.serde.dumps_typed(value)
             header = json.dumps([task_id, index, channel, task_path, kind]).encode()
-            field = f"{task_id}\x00{index}"
-            # Regular writes are kept once per (task, idx); special ones (errors, interrupts,
+            # Regular writes are kept once per (task, idx); special ones (errors, interrupts:
             # negative indices) are replaced.
-            if index >= 0:
-                pipe.hsetnx(writes_key, field, header + b"\n" + data)
-            else:
-                pipe.hset(writes_key, field, header + b"\n" + data)
-        pipe.sadd(keys_key, writes_key)
-        self._queue_expire(pipe, [writes_key, keys_key])
-
-    def _queue_expire(self, pipe: Any, keys: list[str]) -> None:
-        if self.ttl_s is not None:
-            for key in keys:
-                pipe.expire(key, self.ttl_s)
+            args += [f"{task_id}\x00{index}", header + b"\n" + data, 1 if index < 0 else 0]
+        return keys, args
 
     # ---- decoding ----------------------------------------------------------------------
 
-    def _decode_writes(self, raw: dict[bytes, bytes]) -> list[PendingWrite]:
+    def _decode_writes(self, raw: Iterable[bytes]) -> list[PendingWrite]:
         rows = []
-        for value in raw.values():
+        for value in raw:
             header, _, data = value.partition(b"\n")
             task_id, index, channel, task_path, kind = json.loads(header)
             rows.append((writes_sort_key(task_path, task_id, index), task_id, channel, kind, data))
@@ -325,7 +414,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         stored: dict[str, Any],
         metadata: Any,
         parent: str,
-        writes: dict[bytes, bytes],
+        writes: Iterable[bytes],
         blobs: Sequence[Any],
     ) -> CheckpointTuple:
         values: dict[str, Any] = {}
@@ -367,9 +456,8 @@ class RedisSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        pipe = self._sync().pipeline(transaction=True)
-        result = self._queue_put(pipe, config, checkpoint, metadata, new_versions)
-        pipe.execute()
+        keys, args, result = self._put_call(config, checkpoint, metadata, new_versions)
+        self._eval(_PUT_LUA, keys, args)
         return result
 
     def put_writes(
@@ -381,28 +469,13 @@ class RedisSaver(BaseCheckpointSaver[str]):
     ) -> None:
         if not writes:
             return
-        pipe = self._sync().pipeline(transaction=True)
-        self._queue_put_writes(pipe, config, writes, task_id, task_path)
-        pipe.execute()
+        keys, args = self._put_writes_call(config, writes, task_id, task_path)
+        self._eval(_PUT_WRITES_LUA, keys, args)
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        client = self._sync()
         thread_id, ns, checkpoint_id = _target(config)
-        if checkpoint_id is None:
-            latest = client.zrevrangebylex(self.keys.ids(thread_id, ns), "+", "-", 0, 1)
-            if not latest:
-                return None
-            checkpoint_id = _text(latest[0])
-        pipe = client.pipeline(transaction=False)
-        pipe.hgetall(self.keys.checkpoint(thread_id, ns, checkpoint_id))
-        pipe.hgetall(self.keys.writes(thread_id, ns, checkpoint_id))
-        raw, writes = pipe.execute()
-        if not raw:
-            return None
-        stored, metadata, parent = self._loaded(raw)
-        fields = self._blob_fields(stored)
-        blobs = client.hmget(self.keys.blobs(thread_id, ns), fields) if fields else []
-        return self._tuple(thread_id, ns, checkpoint_id, stored, metadata, parent, writes, blobs)
+        keys, args = self._get_call(thread_id, ns, checkpoint_id)
+        return self._got(thread_id, ns, self._eval(_GET_LUA, keys, args))
 
     def _namespaces_sync(self, thread_id: str, ns: str | None) -> list[str]:
         if ns is not None:
@@ -495,7 +568,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
                 continue
             stored, metadata, parent = self._loaded(raw)
             if self._matches(metadata, filter):
-                picked.append((cid, stored, metadata, parent, writes))
+                picked.append((cid, stored, metadata, parent, list(writes.values())))
         return picked
 
     def delete_thread(self, thread_id: str) -> None:
@@ -521,9 +594,8 @@ class RedisSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        pipe = self._async().pipeline(transaction=True)
-        result = self._queue_put(pipe, config, checkpoint, metadata, new_versions)
-        await pipe.execute()
+        keys, args, result = self._put_call(config, checkpoint, metadata, new_versions)
+        await self._aeval(_PUT_LUA, keys, args)
         return result
 
     async def aput_writes(
@@ -535,28 +607,13 @@ class RedisSaver(BaseCheckpointSaver[str]):
     ) -> None:
         if not writes:
             return
-        pipe = self._async().pipeline(transaction=True)
-        self._queue_put_writes(pipe, config, writes, task_id, task_path)
-        await pipe.execute()
+        keys, args = self._put_writes_call(config, writes, task_id, task_path)
+        await self._aeval(_PUT_WRITES_LUA, keys, args)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        client = self._async()
         thread_id, ns, checkpoint_id = _target(config)
-        if checkpoint_id is None:
-            latest = await client.zrevrangebylex(self.keys.ids(thread_id, ns), "+", "-", 0, 1)
-            if not latest:
-                return None
-            checkpoint_id = _text(latest[0])
-        pipe = client.pipeline(transaction=False)
-        pipe.hgetall(self.keys.checkpoint(thread_id, ns, checkpoint_id))
-        pipe.hgetall(self.keys.writes(thread_id, ns, checkpoint_id))
-        raw, writes = await pipe.execute()
-        if not raw:
-            return None
-        stored, metadata, parent = self._loaded(raw)
-        fields = self._blob_fields(stored)
-        blobs = await client.hmget(self.keys.blobs(thread_id, ns), fields) if fields else []
-        return self._tuple(thread_id, ns, checkpoint_id, stored, metadata, parent, writes, blobs)
+        keys, args = self._get_call(thread_id, ns, checkpoint_id)
+        return self._got(thread_id, ns, await self._aeval(_GET_LUA, keys, args))
 
     async def alist(
         self,

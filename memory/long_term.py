@@ -263,6 +263,14 @@ class LongTermMemory:
             return self.embeddings.embed_matrix([text])[0]
         return np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
 
+    def warm_up(self) -> None:
+        """Open the catalog and every memory shard now, so that no request pays for the
+        first access to a collection (tens of ms each in the embedded client)."""
+        names = [self.catalog_collection]
+        names.extend(self._shard_name(shard) for shard in range(self.memory_shards))
+        for name in names:
+            self._run(name, lambda c: c.get(limit=1, include=[]))
+
     def heartbeat(self) -> int:
         """Chroma's clock in nanoseconds; raises `ChromaUnavailable` when the server is down."""
         with self._reachable():
@@ -344,6 +352,9 @@ class LongTermMemory:
         `memory_shards` (the count is in the name, so another count never misroutes)."""
         digest = hashlib.blake2b(_check_user_id(user_id).encode(), digest_size=8).digest()
         shard = int.from_bytes(digest, "little") % self.memory_shards
+        return self._shard_name(shard)
+
+    def _shard_name(self, shard: int) -> str:
         return f"{self.memory_collection}.{shard:03d}-of-{self.memory_shards:03d}"
 
     def remember(

@@ -284,3 +284,11 @@ def test_server_outage_raises_chroma_unavailable_and_recovers(chroma_server: Chr
     ltm.remember("alice", "feedback", "back again")
     assert len(ltm.memories("alice")) == 2
     ltm.close()
+
+
+def test_warm_up_opens_the_catalog_and_every_shard(tmp_path: Path) -> None:
+    with LongTermMemory.embedded(tmp_path / "c", memory_shards=3) as memory:
+        memory.warm_up()
+        names = {c.name for c in memory.client.list_collections()}
+        assert names == {"catalog"} | {memory._shard_name(s) for s in range(3)}
+        assert memory.recall("nobody", "anything") == []

@@ -73,3 +73,5 @@ class State(InputState, OutputState):
     reflections: Annotated[int, operator.add] = 0
     degraded: Annotated[list[str], operator.add] = field(default_factory=list)
     usage: Annotated[dict[str, Any], merge_usage] = field(default_factory=dict)
+    finished: bool = False
+    """Set when a run ends; the next run on the same thread starts from a clean blackboard."""

@@ -6,11 +6,12 @@ state update. Nothing here knows how the service streams events.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal, cast
 
 import numpy as np
 from langgraph.runtime import Runtime
-from langgraph.types import Command
+from langgraph.types import Command, Overwrite
 
 from agents.context import Context
 from agents.grounding import ground_ranked_list
@@ -110,11 +111,44 @@ def _check_input(state: State, box: Toolbox) -> None:
         raise RunInputError(f"unknown item_id {state.item_id!r} for the {state.task} task")
 
 
+_PER_RUN: dict[str, Any] = {
+    "intent": None,
+    "profile": None,
+    "pool": None,
+    "insights": [],
+    "ranked": None,
+    "critique": None,
+    "recommendations": [],
+    "rating": None,
+    "explanation": "",
+    "reply": "",
+    "finished": False,
+}
+_COUNTERS: dict[str, Any] = {
+    "completed": [],
+    "steps": 0,
+    "reflections": 0,
+    "degraded": [],
+    "usage": {},
+}
+
+
+def _fresh_run(state: State) -> tuple[State, dict[str, Any]]:
+    """The state as a new run sees it, and the update that clears the previous run's
+    blackboard (reducer channels are overwritten, not added to)."""
+    fresh = dataclasses.replace(state, **_PER_RUN, **_COUNTERS)
+    update = {**_PER_RUN, **{k: Overwrite(v) for k, v in _COUNTERS.items()}}
+    update["steps"] = Overwrite(1)
+    return fresh, update
+
+
 def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Literal["__end__"]]:
     ctx = runtime.context
     box = _box(runtime)
     trace = Tracer(runtime.stream_writer, "Manager")
     update: dict[str, Any] = {"steps": 1}
+    if state.finished:  # a new run on a thread that already answered: start afresh
+        state, update = _fresh_run(state)
     if state.steps == 0:
         _check_input(state, box)
         with_llm = check_llm_config(ctx)
@@ -129,7 +163,7 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
             if state.task == "chat" and intent.needs_clarification:
                 reply = intent.clarifying_question or "What are you in the mood for?"
                 _stream_reply(trace, reply)
-                done = {**update, "reply": reply, "recommendations": []}
+                done = {**update, "reply": reply, "recommendations": [], "finished": True}
                 return Command(goto="__end__", update=done)
     step = next_step(state, ctx.max_steps, ctx.max_reflections)
     caller, tracker = _llm(runtime, "Manager")
@@ -148,6 +182,7 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
             step = (decision.next,)
     if step == (FINISH,):
         update.update(_finish(state, box, ctx, trace))
+        update["finished"] = True
         trace.thought("The task is answered.")
         return Command(goto="__end__", update=update)
     trace.emit("action", tool="route", args={"next": list(step)})

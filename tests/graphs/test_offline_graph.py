@@ -132,3 +132,35 @@ def test_injection_in_a_message_yields_grounded_output(box: Toolbox, message: st
     assert len(set(ids)) == len(ids)
     seen = set(box.item_ids(box.history_of(DEMO_USER_ID).items))
     assert not seen & set(ids)
+
+
+def test_a_second_run_on_the_same_thread_starts_afresh(box: Toolbox) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graphs.recommend import build_graph
+
+    app = build_graph().compile(checkpointer=InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "t1"}}
+    first = app.invoke(
+        InputState(task="chat", user_id=DEMO_USER_ID, message="a comedy from the 80s", count=3),
+        config,
+        context=Context(),
+    )
+    second_events = [
+        part
+        for part in app.stream(
+            InputState(task="chat", user_id=DEMO_USER_ID, message="a western", count=3),
+            config,
+            context=Context(),
+            stream_mode="custom",
+        )
+    ]
+    second = app.get_state(config).values
+    assert {e["agent"] for e in second_events} >= {"Searcher", "Ranker", "Reflector"}
+    for item in second["recommendations"]:
+        genres = box.dataset.items[box.dataset.item_index[item.item_id]].attributes["genres"]
+        assert "Western" in genres
+    assert [r.item_id for r in second["recommendations"]] != [
+        r.item_id for r in first["recommendations"]
+    ]
+    assert second["completed"].count("Ranker") == 1

@@ -34,27 +34,17 @@ from langgraph.checkpoint.memory import InMemorySaver
 from agents.context import Context
 from agents.state import InputState
 from agents.toolbox import Toolbox, register_toolbox, unregister_toolbox
-from benchmarks.report import machine_info, write_json
+from benchmarks.report import ML100K, latency_summary, machine_info, write_json
 from graphs.recommend import build_graph
 from memory.checkpointer import RedisSaver
 from memory.redis_server import EmbeddedRedis
 from recdata.loaders import load_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ML100K = REPO_ROOT.parent / "shared" / "data" / "ml-100k"
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "checkpointer.json"
 CATALOG = "ml-100k"
 GOAL_ADDED_P50_MS = 5.0
 RESUMED_THREADS = 20
-
-
-def _summary(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1e3
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 3),
-        "p99_ms": round(float(np.percentile(ms, 99)), 3),
-        "mean_ms": round(float(ms.mean()), 3),
-    }
 
 
 def _payloads(box: Toolbox, n: int, seed: int) -> list[InputState]:
@@ -165,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                 client.close()
                 saver.close()
 
-    rows = {name: _summary(values) for name, values in times.items()}
+    rows = {name: latency_summary(values) for name, values in times.items()}
     added = {
         "new thread": {
             "p50_ms": round(rows["RedisSaver"]["p50_ms"] - rows["InMemorySaver"]["p50_ms"], 3),

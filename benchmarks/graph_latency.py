@@ -47,27 +47,16 @@ from agents.context import Context
 from agents.manager import FINISH, next_step
 from agents.state import InputState, OutputState, State
 from agents.toolbox import Toolbox, register_toolbox, unregister_toolbox
-from benchmarks.report import write_json
+from benchmarks.report import ML100K, latency_summary, write_json
 from graphs import nodes, recommend
 from recdata.loaders import load_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ML100K = REPO_ROOT.parent / "shared" / "data" / "ml-100k"
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "graph_latency.json"
 CATALOG = "ml-100k"
 GOAL_P50_MS = 20.0
 GOAL_P99_MS = 60.0
 RANK_CANDIDATES = 8
-
-
-def _summary(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1e3
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 3),
-        "p99_ms": round(float(np.percentile(ms, 99)), 3),
-        "mean_ms": round(float(ms.mean()), 3),
-        "max_ms": round(float(ms.max()), 3),
-    }
 
 
 def _payloads(box: Toolbox, task: str, n: int, seed: int) -> list[InputState]:
@@ -260,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         with _GcPauses() as gc_pauses:
             times = _time_interleaved(setups, opts.warmup)
-        rows = {name: _summary(values) for name, values in times.items()}
+        rows = {name: latency_summary(values) for name, values in times.items()}
         # the breakdown: the same runs again (the code is warm by now) with timed nodes
         measured = recommend_runs[opts.warmup :]
         timed_total = [_invoke(timed_graph, payload) for payload in measured]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -20,6 +20,7 @@ from recdata.dataset import Dataset
 from tools.base import History, Recommender, TrainSet
 from tools.candidates import CatalogIndex, catalog_index
 from tools.embeddings import ItemContentIndex
+from tools.rating import RatingPredictor, create_predictor
 
 
 @dataclass
@@ -31,7 +32,6 @@ class Toolbox:
     model: Recommender
     content: ItemContentIndex
     catalog: CatalogIndex
-    _rating_stats: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -79,16 +79,19 @@ class Toolbox:
                 years[i] = float(values[0])
         return years
 
-    @property
+    @cached_property
+    def rating_predictor(self) -> RatingPredictor:
+        """The damped user + item bias baseline, fitted on first use (the rate task)."""
+        return create_predictor("pop").fit(self.train)
+
+    @cached_property
     def rating_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """(mean rating, number of ratings) per item over the training interactions."""
-        if self._rating_stats is None:
-            n = self.train.n_items
-            counts = np.bincount(self.train.items, minlength=n).astype(np.float64)
-            sums = np.bincount(self.train.items, weights=self.train.ratings, minlength=n)
-            means = np.divide(sums, counts, out=np.full(n, np.nan), where=counts > 0)
-            self._rating_stats = (means, counts)
-        return self._rating_stats
+        n = self.train.n_items
+        counts = np.bincount(self.train.items, minlength=n).astype(np.float64)
+        sums = np.bincount(self.train.items, weights=self.train.ratings, minlength=n)
+        means = np.divide(sums, counts, out=np.full(n, np.nan), where=counts > 0)
+        return means, counts
 
 
 _lock = threading.Lock()

@@ -97,6 +97,14 @@ def _filters(state: State) -> CandidateFilters:
     return CandidateFilters(**state.filters) if state.filters else CandidateFilters()
 
 
+def _list_filters(state: State) -> CandidateFilters:
+    """What a final list must satisfy: the request's and the intent's filters; a rank task
+    orders exactly the given candidates, so nothing is filtered there."""
+    if state.task == "rank":
+        return CandidateFilters(exclude_seen=False)
+    return merged_filters(_filters(state), state.intent)
+
+
 def _count(state: State, context: Context) -> int:
     count = state.count if state.count is not None else None
     if count is None and state.intent is not None and state.intent.count:
@@ -192,16 +200,12 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
 def _grounded(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> list[RankedItem]:
     """The final list, through the grounding validator: nothing ungrounded leaves the graph."""
     pool_ids = [c.item_id for c in state.pool.candidates] if state.pool is not None else []
-    if state.task == "rank":
-        filters = CandidateFilters(exclude_seen=False)
-    else:
-        filters = merged_filters(_filters(state), state.intent)
     report = ground_ranked_list(
         state.ranked,
         box.dataset,
         k=_count(state, ctx),
         history=_history(box, state),
-        filters=filters,
+        filters=_list_filters(state),
         allowed_ids=pool_ids,
         fallback=pool_ids,
     )
@@ -238,15 +242,9 @@ def _finish(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> dict[str
         return out
     insight = state.insights[0] if state.insights else None
     if state.task == "rate":
-        from tools.rating import create_predictor
-
-        predictor = getattr(box, "_rating_predictor", None)
-        if predictor is None:
-            predictor = create_predictor("pop").fit(box.train)
-            box._rating_predictor = predictor  # type: ignore[attr-defined]
         history = _history(box, state)
         item = box.dataset.item_index[str(state.item_id)]
-        rating = float(predictor.predict([history], [item])[0])
+        rating = float(box.rating_predictor.predict([history], [item])[0])
         return {"rating": round(rating, 3)}
     return {"explanation": insight.summary if insight else ""}
 
@@ -353,11 +351,6 @@ def ranker(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     update: dict[str, Any] = {"completed": ["Ranker"]}
     caller, tracker = _llm(runtime, "Ranker")
     if caller is not None and pool.candidates:
-        filters = (
-            CandidateFilters(exclude_seen=False)
-            if state.task == "rank"
-            else merged_filters(_filters(state), state.intent)
-        )
         better, call = llm_rerank(
             caller,
             box,
@@ -367,7 +360,7 @@ def ranker(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             _count(state, ctx),
             ranked,
             _history(box, state),
-            filters,
+            _list_filters(state),
             ctx.ranker_prompt,
             critique=state.critique,
         )
@@ -390,9 +383,13 @@ def reflector(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     trace = Tracer(runtime.stream_writer, "Reflector")
     trace.emit("agent_started")
     assert state.ranked is not None and state.pool is not None
-    filters = _filters(state) if state.task != "rank" else CandidateFilters(exclude_seen=False)
     critique = review(
-        box, state.ranked, state.pool, filters, _history(box, state), _count(state, runtime.context)
+        box,
+        state.ranked,
+        state.pool,
+        _list_filters(state),
+        _history(box, state),
+        _count(state, runtime.context),
     )
     update: dict[str, Any] = {}
     caller, tracker = _llm(runtime, "Reflector")

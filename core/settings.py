@@ -42,6 +42,27 @@ class Settings(BaseSettings):
     trace_ttl_s: int = Field(
         default=24 * 3600, description="How long a run's trace stays replayable (seconds)."
     )
+    profile_eta: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Learning rate of profile updates from feedback: P(t+1) = P(t) + eta * dP.",
+    )
+
+    api_keys: str = Field(
+        default="",
+        description="API keys as comma-separated role:key pairs (roles: client, admin), e.g. "
+        "'client:k1,admin:k2'. Empty: the service is open and binds to loopback only.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=1200, ge=0, description="Requests per minute per API key (0: no limit)."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (bytes)."
+    )
+    max_message_chars: int = Field(
+        default=4000, ge=1, description="Longest chat message or query accepted (characters)."
+    )
 
 
 def get_settings() -> Settings:

@@ -23,3 +23,8 @@ class DataError(AgentrecError):
 
 class ConfigError(AgentrecError):
     """A setting or command-line option has an invalid value."""
+
+
+class Unavailable(AgentrecError):
+    """A backing service (Redis, Chroma, an LLM endpoint) cannot be reached right now; the
+    same call may succeed later without a restart."""

@@ -22,7 +22,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from core.errors import AgentrecError
+from core.errors import AgentrecError, Unavailable
 from core.settings import Settings
 from memory.redis_server import EmbeddedRedis
 
@@ -31,7 +31,7 @@ class MemoryStoreError(AgentrecError):
     """Base class of the short-term memory errors callers may want to handle."""
 
 
-class MemoryUnavailable(MemoryStoreError):
+class MemoryUnavailable(MemoryStoreError, Unavailable):
     """Redis cannot be reached (down, restarting or too slow to answer)."""
 
     def __init__(self, url: str, cause: BaseException) -> None:

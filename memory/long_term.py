@@ -45,7 +45,7 @@ from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 from langchain_core.embeddings import Embeddings
 
-from core.errors import AgentrecError
+from core.errors import AgentrecError, Unavailable
 from core.settings import Settings
 from recdata.dataset import Dataset
 from tools.embeddings import HashedNgramEmbeddings, item_text
@@ -61,7 +61,7 @@ _COSINE = {"hnsw": {"space": "cosine"}}
 _T = TypeVar("_T")
 
 
-class ChromaUnavailable(AgentrecError):
+class ChromaUnavailable(Unavailable):
     """The Chroma server cannot be reached (down, restarting, wrong host or port)."""
 
     def __init__(self, where: str, cause: BaseException) -> None:
@@ -286,8 +286,10 @@ class LongTermMemory:
         vectors: np.ndarray | None = None,
         batch_size: int | None = None,
         progress: ProgressCallback | None = None,
+        collection: str | None = None,
     ) -> int:
-        """Upsert every item of `dataset`; returns the number of items written.
+        """Upsert every item of `dataset` into `collection` (the default catalog collection
+        when None); returns the number of items written.
 
         `vectors` (one row per item, in catalog order) replaces the text embeddings, e.g.
         collaborative item vectors; the collection keeps the dimension it was first given.
@@ -316,7 +318,7 @@ class LongTermMemory:
             ) -> None:
                 c.upsert(ids=ids, embeddings=embeddings, documents=texts, metadatas=metadatas)
 
-            self._run(self.catalog_collection, upsert)
+            self._run(collection or self.catalog_collection, upsert)
             if progress is not None:
                 progress(min(lo + size, total), total)
         return total
@@ -326,11 +328,12 @@ class LongTermMemory:
         query: str | Sequence[float] | np.ndarray,
         k: int = 10,
         where: Mapping[str, Any] | None = None,
+        collection: str | None = None,
     ) -> list[tuple[str, float]]:
         """The `k` items closest to a text or a vector, best first, as (item_id, cosine)."""
         vector = self._embed_query(query) if isinstance(query, str) else np.asarray(query)
         result = self._run(
-            self.catalog_collection,
+            collection or self.catalog_collection,
             lambda c: c.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32)[np.newaxis, :],
                 n_results=k,
@@ -344,8 +347,8 @@ class LongTermMemory:
             for item_id, d in zip(result["ids"][0], distances, strict=True)
         ]
 
-    def catalog_size(self) -> int:
-        return self._run(self.catalog_collection, lambda c: c.count())
+    def catalog_size(self, collection: str | None = None) -> int:
+        return self._run(collection or self.catalog_collection, lambda c: c.count())
 
     # user memories ------------------------------------------------------------------
 

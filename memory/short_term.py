@@ -8,12 +8,20 @@ touches together always live in one slot):
     P:session:{sid}:turns        list    JSON turns, oldest first        TTL session_ttl_s
     P:user:{uid}:sessions        zset    sid -> expiry (unix s)          TTL session_ttl_s
     P:user:{uid}:profile         hash    JSON [facet, name] -> weight    no TTL
+    P:user:{uid}:feedback        list    JSON [item_id, ts] of positive feedback, capped
+    P:user:{uid}:excluded        set     item ids never to recommend (dislikes)
+    P:user:{uid}:events          stream  field data=JSON event (MAXLEN)
+    P:user:{uid}:event_ids       hash    event_id -> 1 (idempotency)    TTL event_id_ttl_s
     P:run:{rid}:blackboard       hash    key -> JSON value               TTL trace_ttl_s
     P:run:{rid}:trace            stream  id 0-<seq>, field data=JSON     TTL trace_ttl_s, MAXLEN
     P:run:{rid}:state            hash    finished_at                     TTL trace_ttl_s
     P:cache:<key>                string  cached value                    TTL given per entry
 
 Every write of a session refreshes the TTL of the session, its turns and the owner's index.
+Feedback events are recorded by one script per user and batch: an event id seen before is
+reported as a duplicate and changes nothing, so the event log, the profile, the feedback
+history and the exclusions count every event exactly once.
+
 The trace uses explicit stream ids `0-<seq>` so "everything after sequence n" is one XRANGE
 and a blocking XREAD, with no lookup table.
 """
@@ -37,12 +45,14 @@ from memory.connection import MemoryStoreError, MemoryUnavailable
 
 __all__ = [
     "AsyncTraceReader",
+    "FeedbackRecord",
     "MemoryStoreError",
     "MemoryUnavailable",
     "RunFinished",
     "SessionNotFound",
     "ShortTermMemory",
     "Turn",
+    "UserState",
 ]
 
 P = ParamSpec("P")
@@ -63,6 +73,34 @@ class RunFinished(MemoryStoreError):
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         super().__init__(f"run {run_id!r} is finished; its trace takes no more events")
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """One feedback event as the store applies it: logged once by `event_id`, then its
+    profile change, history entry and exclusion change."""
+
+    event_id: str
+    event: Mapping[str, Any]
+    """The event as received (JSON-able); kept in the user's event log."""
+    item_id: str
+    profile_delta: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """dP: facet -> name -> change, applied as P + eta * dP."""
+    positive: bool = False
+    """Whether the item joins the user's feedback history (what they engaged with)."""
+    exclude: bool | None = None
+    """True: never recommend the item again; False: lift an earlier exclusion."""
+    ts: float | None = None
+
+
+@dataclass(frozen=True)
+class UserState:
+    """What short-term memory holds about a user, read in one round trip."""
+
+    profile: dict[str, dict[str, float]]
+    feedback: list[tuple[str, float]]
+    """(item_id, timestamp) of positive feedback, oldest first."""
+    excluded: set[str]
 
 
 @dataclass(frozen=True)
@@ -111,6 +149,60 @@ for i = 2, #ARGV, 2 do
   out[#out + 1] = text
 end
 return out
+"""
+
+# Events of one user and batch, exactly once by event id. KEYS: event ids hash, event log,
+# profile, feedback list, excluded set. ARGV: eta, id TTL, log MAXLEN, feedback cap, then per
+# event: id, JSON, item id, feedback entry ('' for none), exclusion ('add', 'remove' or ''),
+# n, and n (field, change) pairs. Returns 1 (stored) or 0 (duplicate) per event.
+_RECORD_FEEDBACK = """
+local eta = tonumber(ARGV[1])
+local cap = tonumber(ARGV[4])
+local out = {}
+local i = 5
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 5])
+  if redis.call('HSETNX', KEYS[1], ARGV[i], '1') == 1 then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[i + 1])
+    for j = 0, n - 1 do
+      local f = ARGV[i + 6 + 2 * j]
+      local value = tonumber(redis.call('HGET', KEYS[3], f) or '0')
+        + eta * tonumber(ARGV[i + 7 + 2 * j])
+      if value > 1 then value = 1 elseif value < -1 then value = -1 end
+      redis.call('HSET', KEYS[3], f, string.format('%.17g', value))
+    end
+    if ARGV[i + 3] ~= '' then
+      redis.call('RPUSH', KEYS[4], ARGV[i + 3])
+      redis.call('LTRIM', KEYS[4], -cap, -1)
+    end
+    if ARGV[i + 4] == 'add' then
+      redis.call('SADD', KEYS[5], ARGV[i + 2])
+    elseif ARGV[i + 4] == 'remove' then
+      redis.call('SREM', KEYS[5], ARGV[i + 2])
+    end
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+  i = i + 6 + 2 * n
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return out
+"""
+
+# Several trace events in one step. KEYS: trace stream, run state. ARGV: TTL, MAXLEN, then
+# the JSON payloads; each gets the next seq. Returns the last seq, or false if finished.
+_APPEND_EVENTS = """
+if redis.call('HEXISTS', KEYS[2], 'finished_at') == 1 then return false end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 0
+if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) end
+for i = 3, #ARGV do
+  seq = seq + 1
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. seq, 'data', ARGV[i])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return seq
 """
 
 
@@ -192,6 +284,9 @@ class ShortTermMemory:
         trace_ttl_s: int = 24 * 3600,
         max_turns: int = 1000,
         max_events: int = 10_000,
+        max_feedback: int = 200,
+        max_user_events: int = 10_000,
+        event_id_ttl_s: int = 30 * 24 * 3600,
     ) -> None:
         if session_ttl_s < 1 or trace_ttl_s < 1:
             raise ValueError("TTLs must be at least one second")
@@ -203,6 +298,11 @@ class ShortTermMemory:
         self.trace_ttl_s = trace_ttl_s
         self.max_turns = max_turns
         self.max_events = max_events
+        self.max_feedback = max_feedback
+        self.max_user_events = max_user_events
+        self.event_id_ttl_s = event_id_ttl_s
+        self._record_feedback = client.register_script(_RECORD_FEEDBACK)
+        self._append_events = client.register_script(_APPEND_EVENTS)
         self._append_turn = client.register_script(_APPEND_TURN)
         self._append_event = client.register_script(_APPEND_EVENT)
         self._update_profile = client.register_script(_UPDATE_PROFILE)
@@ -233,6 +333,18 @@ class ShortTermMemory:
 
     def profile_key(self, user_id: str) -> str:
         return f"{self.prefix}:user:{{{user_id}}}:profile"
+
+    def feedback_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{{{user_id}}}:feedback"
+
+    def excluded_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{{{user_id}}}:excluded"
+
+    def user_events_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{{{user_id}}}:events"
+
+    def event_ids_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{{{user_id}}}:event_ids"
 
     def blackboard_key(self, run_id: str) -> str:
         return f"{self.prefix}:run:{{{run_id}}}:blackboard"
@@ -352,6 +464,27 @@ class ShortTermMemory:
         return _text(result)
 
     @_redis_errors_as_unavailable
+    def append_events(self, run_id: str, events: list[Mapping[str, Any]]) -> int:
+        """Append several events in one round trip (each as `append_event` would); returns
+        the seq of the last one (the current seq when `events` is empty)."""
+        payloads = []
+        now = time.time()
+        for event in events:
+            if not isinstance(event.get("type"), str):
+                raise ValueError("a trace event needs a string 'type'")
+            payload = {k: v for k, v in event.items() if k != "seq"}
+            payload["run_id"] = run_id
+            payload.setdefault("ts", now)
+            payloads.append(json.dumps(payload, ensure_ascii=False))
+        result = self._append_events(
+            keys=[self.trace_key(run_id), self.run_state_key(run_id)],
+            args=[self.trace_ttl_s, self.max_events, *payloads],
+        )
+        if result is None:
+            raise RunFinished(run_id)
+        return int(result)
+
+    @_redis_errors_as_unavailable
     def replay(self, run_id: str, after_seq: int | None = None) -> list[dict[str, Any]]:
         """The run's events with seq > `after_seq` (all when None), in order."""
         start = f"0-{(after_seq or 0) + 1}"
@@ -426,11 +559,82 @@ class ShortTermMemory:
             updated.setdefault(facet, {})[name] = float(_text(value))
         return updated
 
+    # -- feedback ------------------------------------------------------------------------
+    @_redis_errors_as_unavailable
+    def record_feedback(
+        self, user_id: str, records: list[FeedbackRecord], eta: float
+    ) -> list[bool]:
+        """Apply the events of one user atomically; True for each stored event, False for a
+        duplicate `event_id` (seen in the last `event_id_ttl_s`), which changes nothing."""
+        if not math.isfinite(eta):
+            raise ValueError("eta must be finite")
+        if not records:
+            return []
+        args: list[Any] = [
+            repr(float(eta)),
+            self.event_id_ttl_s,
+            self.max_user_events,
+            self.max_feedback,
+        ]
+        now = time.time()
+        for record in records:
+            if not record.event_id:
+                raise ValueError("every event needs an event_id")
+            pairs: list[Any] = []
+            for facet, weights in record.profile_delta.items():
+                for name, change in weights.items():
+                    if not math.isfinite(change):
+                        raise ValueError(f"profile change for {facet}/{name} is not finite")
+                    pairs += [_profile_field(facet, name), repr(float(change))]
+            ts = record.ts if record.ts is not None else now
+            entry = json.dumps([record.item_id, ts]) if record.positive else ""
+            exclusion = {True: "add", False: "remove", None: ""}[record.exclude]
+            args += [
+                record.event_id,
+                json.dumps(dict(record.event), ensure_ascii=False),
+                record.item_id,
+                entry,
+                exclusion,
+                len(pairs) // 2,
+                *pairs,
+            ]
+        keys = [
+            self.event_ids_key(user_id),
+            self.user_events_key(user_id),
+            self.profile_key(user_id),
+            self.feedback_key(user_id),
+            self.excluded_key(user_id),
+        ]
+        result = cast(list[Any], self._record_feedback(keys=keys, args=args))
+        return [bool(int(flag)) for flag in result]
+
+    @_redis_errors_as_unavailable
+    def user_state(self, user_id: str) -> UserState:
+        """The user's profile, feedback history and exclusions, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.profile_key(user_id))
+        pipe.lrange(self.feedback_key(user_id), 0, -1)
+        pipe.smembers(self.excluded_key(user_id))
+        raw_profile, raw_feedback, raw_excluded = pipe.execute()
+        profile: dict[str, dict[str, float]] = {}
+        for packed, value in raw_profile.items():
+            facet, name = json.loads(_text(packed))
+            profile.setdefault(facet, {})[name] = float(_text(value))
+        feedback = [(str(i), float(t)) for i, t in (json.loads(_text(e)) for e in raw_feedback)]
+        return UserState(profile, feedback, {_text(i) for i in raw_excluded})
+
+    @_redis_errors_as_unavailable
+    def user_events(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's logged feedback events, oldest first (at most `max_user_events`)."""
+        entries = cast(list[Any], self.client.xrange(self.user_events_key(user_id)))
+        return [json.loads(fields.get("data", fields.get(b"data"))) for _, fields in entries]
+
     # -- right to be forgotten -----------------------------------------------------------
     @_redis_errors_as_unavailable
     def forget_user(self, user_id: str) -> int:
-        """Delete every session (with its turns) the user owns and the user's profile, by
-        the per-user index (no SCAN). Returns the number of sessions deleted."""
+        """Delete every session (with its turns) the user owns, the user's profile, feedback
+        history, exclusions and event log, by the per-user index (no SCAN). Returns the
+        number of sessions deleted."""
         index = self.user_sessions_key(user_id)
         deleted = 0
         while True:
@@ -443,7 +647,14 @@ class ShortTermMemory:
             pipe.zrem(index, *session_ids)
             results = pipe.execute()
             deleted += sum(1 for n in results[:-1] if n)
-        self.client.delete(self.profile_key(user_id), index)
+        self.client.delete(
+            self.profile_key(user_id),
+            self.feedback_key(user_id),
+            self.excluded_key(user_id),
+            self.user_events_key(user_id),
+            self.event_ids_key(user_id),
+            index,
+        )
         return deleted
 
 

@@ -18,6 +18,7 @@ from memory.connection import RedisProvider
 from memory.redis_server import EmbeddedRedis
 from memory.short_term import (
     AsyncTraceReader,
+    FeedbackRecord,
     MemoryUnavailable,
     RunFinished,
     SessionNotFound,
@@ -294,6 +295,8 @@ def test_forget_user_removes_only_that_users_data(
         memory.append_turn(session, "user", f"hello from {session}")
     memory.update_profile("alice", {"genre": {"Comedy": 0.5}}, eta=1)
     memory.update_profile("bob", {"genre": {"Drama": 0.5}}, eta=1)
+    memory.record_feedback("alice", [_like("a1", "i1", "Comedy"), _dislike("a2", "i2", "X")], 1)
+    memory.record_feedback("bob", [_like("b1", "i1", "Comedy")], eta=1)
     memory.append_event("run-bob", {"type": "run_started"})
     bob_keys = {k for k in keys_of(client) if "bob" in k or bob in k}
 
@@ -307,10 +310,104 @@ def test_forget_user_removes_only_that_users_data(
     assert memory.get_profile("alice") == {}
     assert memory.sessions_of("alice") == []
     assert [t.text for t in memory.turns(bob)] == [f"hello from {bob}"]
-    assert memory.get_profile("bob") == {"genre": {"Drama": 0.5}}
+    assert memory.get_profile("bob") == {"genre": {"Drama": 0.5, "Comedy": 1.0}}
+    assert memory.user_state("alice") == memory.user_state("nobody")
+    assert memory.user_events("alice") == []
+    assert len(memory.user_events("bob")) == 1
     assert memory.forget_user("alice") == 0
     with pytest.raises(SessionNotFound):
         memory.append_turn(alice[0], "user", "still there?")
+
+
+# -- feedback ---------------------------------------------------------------------------
+def _like(event_id: str, item: str, genre: str, ts: float = 1.0) -> FeedbackRecord:
+    return FeedbackRecord(
+        event_id=event_id,
+        event={"event_id": event_id, "type": "like", "item_id": item},
+        item_id=item,
+        profile_delta={"genre": {genre: 1.0}},
+        positive=True,
+        exclude=False,
+        ts=ts,
+    )
+
+
+def _dislike(event_id: str, item: str, genre: str) -> FeedbackRecord:
+    return FeedbackRecord(
+        event_id=event_id,
+        event={"event_id": event_id, "type": "dislike", "item_id": item},
+        item_id=item,
+        profile_delta={"genre": {genre: -1.0}},
+        exclude=True,
+    )
+
+
+def test_feedback_is_applied_once_per_event_id(memory: ShortTermMemory) -> None:
+    first = memory.record_feedback(
+        "alice", [_like("e1", "i1", "Horror", 10.0), _dislike("e2", "i2", "Comedy")], eta=0.25
+    )
+    again = memory.record_feedback(
+        "alice", [_like("e1", "i1", "Horror"), _like("e3", "i3", "Horror", 20.0)], eta=0.25
+    )
+    assert first == [True, True]
+    assert again == [False, True]
+    state = memory.user_state("alice")
+    assert state.profile == {"genre": {"Horror": 0.5, "Comedy": -0.25}}
+    assert state.feedback == [("i1", 10.0), ("i3", 20.0)]
+    assert state.excluded == {"i2"}
+    assert [e["event_id"] for e in memory.user_events("alice")] == ["e1", "e2", "e3"]
+    # the same ids in the same batch count once too
+    assert memory.record_feedback("alice", [_like("e4", "i4", "X")] * 3, eta=1) == [
+        True,
+        False,
+        False,
+    ]
+
+
+def test_a_later_like_lifts_an_exclusion(memory: ShortTermMemory) -> None:
+    memory.record_feedback("bob", [_dislike("d", "i9", "Drama")], eta=1)
+    assert memory.user_state("bob").excluded == {"i9"}
+    memory.record_feedback("bob", [_like("l", "i9", "Drama")], eta=1)
+    assert memory.user_state("bob").excluded == set()
+    assert memory.user_state("bob").profile == {"genre": {"Drama": 0.0}}
+
+
+def test_feedback_history_is_capped_to_the_newest(client: redis.Redis) -> None:
+    memory = ShortTermMemory(client, prefix="cap", max_feedback=3)
+    memory.record_feedback("u", [_like(f"e{n}", f"i{n}", "G", float(n)) for n in range(6)], eta=0.1)
+    assert [item for item, _ in memory.user_state("u").feedback] == ["i3", "i4", "i5"]
+
+
+def test_concurrent_batches_store_every_distinct_event_once(memory: ShortTermMemory) -> None:
+    ids = [f"e{n}" for n in range(200)]
+
+    def send(offset: int) -> None:
+        for lo in range(0, 200, 20):
+            batch = ids[(lo + offset) % 200 : (lo + offset) % 200 + 20]
+            memory.record_feedback("carol", [_like(e, e, "G") for e in batch], eta=0.001)
+
+    threads = [threading.Thread(target=send, args=(k * 40,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    events = memory.user_events("carol")
+    assert sorted(e["event_id"] for e in events) == sorted(ids)
+    assert memory.user_state("carol").profile["genre"]["G"] == pytest.approx(0.2)
+
+
+def test_append_events_continues_the_seq(memory: ShortTermMemory) -> None:
+    memory.append_event("r", {"type": "run_started"})
+    assert memory.append_events("r", [{"type": "thought"}, {"type": "action"}]) == 3
+    assert memory.append_events("r", []) == 3
+    assert [(e["seq"], e["type"]) for e in memory.replay("r")] == [
+        (1, "run_started"),
+        (2, "thought"),
+        (3, "action"),
+    ]
+    memory.finish_run("r")
+    with pytest.raises(RunFinished):
+        memory.append_events("r", [{"type": "late"}])
 
 
 # -- faults -----------------------------------------------------------------------------
@@ -330,6 +427,9 @@ OPERATIONS: dict[str, Callable[[ShortTermMemory, str], object]] = {
     "get_profile": lambda m, s: m.get_profile("alice"),
     "update_profile": lambda m, s: m.update_profile("alice", {"g": {"x": 0.1}}, eta=1),
     "forget_user": lambda m, s: m.forget_user("bob"),
+    "record_feedback": lambda m, s: m.record_feedback("bob", [_like("x", "i", "G")], eta=1),
+    "user_state": lambda m, s: m.user_state("bob"),
+    "append_events": lambda m, s: m.append_events("r", [{"type": "thought"}]),
 }
 
 

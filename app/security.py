@@ -199,7 +199,8 @@ class RateLimiter:
     """At most `limit_per_minute` requests per key id, counted in Redis so that every API
     replica shares the count. A limit of 0, or no Redis client, never refuses. When Redis
     cannot be reached the limiter fails open (allows) and logs a warning at most once per
-    `warn_interval_s`."""
+    `warn_interval_s`; after a failure it does not ask Redis again for `failure_backoff_s`,
+    so a frozen server costs one socket timeout per back-off period, not one per request."""
 
     def __init__(
         self,
@@ -208,6 +209,7 @@ class RateLimiter:
         *,
         key_prefix: str = "agentrec:ratelimit:",
         warn_interval_s: float = 60.0,
+        failure_backoff_s: float = 1.0,
     ) -> None:
         if limit_per_minute < 0:
             raise ConfigError("rate limit: requests per minute must be >= 0 (0: no limit)")
@@ -215,10 +217,12 @@ class RateLimiter:
         self.limit = limit_per_minute
         self.key_prefix = key_prefix
         self.warn_interval_s = warn_interval_s
+        self.failure_backoff_s = failure_backoff_s
         self._script = (
             redis_client.register_script(_GCRA_SCRIPT) if redis_client is not None else None
         )
         self._last_warning: float | None = None
+        self._skip_redis_until = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -228,9 +232,12 @@ class RateLimiter:
         """Count one request for `key_id` and say whether it may proceed."""
         if self._script is None or self.limit <= 0:
             return RateDecision(True, 0, max(self.limit, 0))
+        if time.monotonic() < self._skip_redis_until:
+            return RateDecision(True, 0, self.limit)
         try:
             reply = await self._script(keys=[self.key_prefix + key_id], args=[self.limit])
         except _REDIS_DOWN as exc:
+            self._skip_redis_until = time.monotonic() + self.failure_backoff_s
             self._warn_unavailable(exc)
             return RateDecision(True, 0, self.limit)
         allowed, retry_after_s, remaining = (int(value) for value in reply)

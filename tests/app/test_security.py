@@ -262,29 +262,44 @@ def test_limit_zero_never_refuses(redis_server: EmbeddedRedis) -> None:
     assert asyncio.run(RateLimiter(None, 3).check("key:no-redis")).allowed
 
 
-def test_fails_open_when_redis_is_down(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    server = EmbeddedRedis(tmp_path / "redis", appendonly=False).start()
+def _outage(data_dir: Path, failure_backoff_s: float) -> list[bool]:
+    """Allowed? for: the one allowed request, a refusal, 3 requests while Redis is down,
+    and one after Redis is back (its append-only file keeps the count)."""
+    server = EmbeddedRedis(data_dir).start()
 
     async def scenario() -> list[bool]:
         client = redis.asyncio.Redis.from_url(
             server.url, socket_timeout=0.5, socket_connect_timeout=0.5
         )
-        limiter = RateLimiter(client, 1, key_prefix=unique_prefix())
-        results = [(await limiter.check("key:down")).allowed]  # uses the one allowed
-        results.append((await limiter.check("key:down")).allowed)  # refused
+        limiter = RateLimiter(
+            client, 1, key_prefix=unique_prefix(), failure_backoff_s=failure_backoff_s
+        )
+        results = [(await limiter.check("key:down")).allowed for _ in range(2)]
         server.stop()
         results += [(await limiter.check("key:down")).allowed for _ in range(3)]
+        server.start()
+        results.append((await limiter.check("key:down")).allowed)
         await client.aclose()
         return results
 
     try:
-        with caplog.at_level(logging.WARNING, logger="agentrec.api"):
-            results = asyncio.run(scenario())
+        return asyncio.run(scenario())
     finally:
         server.stop()
-    assert results == [True, False, True, True, True]
+
+
+def test_fails_open_while_redis_is_down(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="agentrec.api"):
+        results = _outage(tmp_path / "redis", failure_backoff_s=0.0)
+    # Down: allowed, no exception. Back: limited again.
+    assert results == [True, False, True, True, True, False]
     warnings = [r for r in caplog.records if "rate limit not enforced" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_after_a_failure_redis_is_left_alone_for_the_back_off(tmp_path: Path) -> None:
+    # Within the back-off the limiter does not ask the restarted Redis (which would refuse).
+    assert _outage(tmp_path / "redis", failure_backoff_s=60.0) == [True, False] + [True] * 4
 
 
 def test_refusals_over_http_are_429_with_retry_after(redis_server: EmbeddedRedis) -> None:

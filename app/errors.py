@@ -9,7 +9,9 @@ carries an `X-Request-ID` header with the same id as the body's `request_id`.
 
 Public API (wire it in `create_app`)::
 
-    install(app, settings)            # the two middlewares + every handler below; call once
+    install(app, settings)            # the two middlewares + every handler below; call once,
+                                      # after any other add_middleware (CORS...) so the
+                                      # request-id middleware stays outermost
     install_error_handlers(app)       # only the handlers
     raise ApiError(status, code, message, details=None, headers=None)
     error_response(request, status, code, message, details=None, headers=None) -> JSONResponse
@@ -27,7 +29,8 @@ Error codes produced here:
 - `payload_too_large` (413): the body is larger than `settings.max_body_bytes`, by its
   `Content-Length` or, for a chunked upload, while it is being read.
 - `internal_error` (500): any other exception; logged on `agentrec.api` with the request id,
-  the client only sees a generic message and the id to quote.
+  the client only sees a generic message and the id to quote. (Starlette re-raises it after
+  the response, so uvicorn logs the traceback as well.)
 
 The middlewares are plain ASGI (not `BaseHTTPMiddleware`) so streaming responses (SSE) pass
 through unbuffered. Note: FastAPI's `debug=True` replaces the 500 handler by a traceback page;

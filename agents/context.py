@@ -26,6 +26,11 @@ PRESETS_DIR = Path(
 class Context:
     catalog: str = "demo"
     """Name of the toolbox (catalog + fitted models) the agents work with."""
+    memory: str = ""
+    """Name of a registered `agents.memory.AgentMemory` (the service's Redis + Chroma);
+    empty: the run remembers nothing between runs."""
+    recall_k: int = 5
+    """Long-term memories the User Analyst recalls per run."""
 
     model: str = ""
     """Chat model for every agent ("provider:model", e.g. "openai:gpt-4o-mini"); empty: offline."""

@@ -59,6 +59,26 @@ class UserProfile(_Schema):
     n_interactions: int = 0
     cold_start: bool = False
     constraints: Intent = Field(default_factory=Intent)
+    memories: list[str] = Field(
+        default_factory=list, description="what this user told us before (long-term memory)"
+    )
+
+
+class UserMemory(_Schema):
+    """What the service remembers about a user between runs (short-term memory), loaded by
+    the Manager at the start of a run."""
+
+    preferences: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="attribute -> value -> weight in [-1, 1], learnt from feedback",
+    )
+    feedback_item_ids: list[str] = Field(
+        default_factory=list, description="items the user engaged with since, oldest first"
+    )
+    feedback_timestamps: list[int] = Field(default_factory=list)
+    excluded_item_ids: list[str] = Field(
+        default_factory=list, description="items never to recommend again (dislikes)"
+    )
 
 
 class ItemInsight(_Schema):

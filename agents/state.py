@@ -15,6 +15,7 @@ from agents.schemas import (
     RankedItem,
     RankedList,
     TaskName,
+    UserMemory,
     UserProfile,
 )
 
@@ -61,6 +62,8 @@ def merge_usage(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(kw_only=True)
 class State(InputState, OutputState):
+    memory: UserMemory | None = None
+    """What short-term memory holds about the user, loaded when the run starts."""
     intent: Intent | None = None
     profile: UserProfile | None = None
     pool: CandidatePool | None = None

@@ -78,7 +78,7 @@ def analyse_user(
     recent = [box.dataset.items[int(i)].item_id for i in history.items[::-1][:10]]
     return UserProfile(
         user_id=user_id,
-        summary=_summary(box, affinities, recent),
+        summary=summarise(box, affinities, recent),
         affinities=affinities,
         recent_item_ids=recent,
         n_interactions=n,
@@ -87,7 +87,8 @@ def analyse_user(
     )
 
 
-def _summary(box: Toolbox, affinities: dict[str, dict[str, float]], recent: list[str]) -> str:
+def summarise(box: Toolbox, affinities: dict[str, dict[str, float]], recent: list[str]) -> str:
+    """One line on what the user enjoys, dislikes and watched last."""
     parts: list[str] = []
     for name, values in affinities.items():
         liked = [v for v, a in values.items() if a > 0.3][:3]

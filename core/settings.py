@@ -24,6 +24,13 @@ class Settings(BaseSettings):
         description="Where downloaded datasets, the embedded Redis and Chroma keep their files.",
     )
     seed: int = Field(default=2024, description="Seed for every random choice.")
+    catalog: str = Field(
+        default="demo", description="The catalog the service recommends from ('demo' is bundled)."
+    )
+    preset: str = Field(
+        default="offline",
+        description="Agent preset: a name in configs/ (offline, openai, local) or a TOML path.",
+    )
 
     redis_url: str | None = Field(
         default=None,

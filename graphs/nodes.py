@@ -28,15 +28,16 @@ from agents.llm_brains import (
     llm_user_profile,
 )
 from agents.manager import FINISH, next_step
+from agents.memory import LONG_TERM, SHORT_TERM, AgentMemory, get_memory
 from agents.ranker import rank
 from agents.reflector import review
-from agents.schemas import Intent, RankedItem
-from agents.searcher import merged_filters, score_given, search
+from agents.schemas import Intent, RankedItem, UserProfile
+from agents.searcher import merged_filters, score_given, search, text_scores_from_hits
 from agents.state import State
 from agents.toolbox import Toolbox, get_toolbox
 from agents.trace import Tracer
-from agents.user_analyst import analyse_user
-from core.errors import AgentrecError
+from agents.user_analyst import analyse_user, summarise
+from core.errors import AgentrecError, Unavailable
 from tools.base import History
 from tools.candidates import CandidateFilters
 
@@ -80,21 +81,50 @@ def _box(runtime: Runtime[Context]) -> Toolbox:
     return get_toolbox(runtime.context.catalog)
 
 
-def _history(box: Toolbox, state: State) -> History:
-    history = box.history_of(state.user_id)
-    if len(history) or not state.history_item_ids:
-        return history
+def _as_history(box: Toolbox, item_ids: list[str], timestamps: list[int]) -> History:
     index = box.dataset.item_index
-    known = [n for n, item_id in enumerate(state.history_item_ids) if item_id in index]
-    items = np.asarray([index[state.history_item_ids[n]] for n in known], dtype=np.int64)
+    known = [n for n, item_id in enumerate(item_ids) if item_id in index]
+    items = np.asarray([index[item_ids[n]] for n in known], dtype=np.int64)
     times = None
-    if len(state.history_timestamps) == len(state.history_item_ids):
-        times = np.asarray([state.history_timestamps[n] for n in known], dtype=np.int64)
+    if len(timestamps) == len(item_ids):
+        times = np.asarray([timestamps[n] for n in known], dtype=np.int64)
     return History(items, times)
 
 
+def _history(box: Toolbox, state: State) -> History:
+    """The user's training history (or the visitor's session history), followed by what
+    they engaged with since (feedback in short-term memory)."""
+    history = box.history_of(state.user_id)
+    if not len(history) and state.history_item_ids:
+        history = _as_history(box, state.history_item_ids, state.history_timestamps)
+    memory = state.memory
+    if memory is None or not memory.feedback_item_ids:
+        return history
+    recent = _as_history(box, memory.feedback_item_ids, memory.feedback_timestamps)
+    if not len(history):
+        return recent
+    times = None
+    if history.timestamps is not None and recent.timestamps is not None:
+        times = np.concatenate([history.timestamps, recent.timestamps])
+    return History(np.concatenate([history.items, recent.items]), times)
+
+
 def _filters(state: State) -> CandidateFilters:
-    return CandidateFilters(**state.filters) if state.filters else CandidateFilters()
+    filters = CandidateFilters(**state.filters) if state.filters else CandidateFilters()
+    if state.memory is not None and state.memory.excluded_item_ids:
+        excluded = sorted({*filters.exclude_item_ids, *state.memory.excluded_item_ids})
+        filters = filters.model_copy(update={"exclude_item_ids": excluded})
+    return filters
+
+
+def _memory(runtime: Runtime[Context]) -> AgentMemory | None:
+    return get_memory(runtime.context.memory)
+
+
+def _memory_down(trace: Tracer, which: str, error: Unavailable) -> dict[str, Any]:
+    """The run carries on without a store that is down: a recoverable error, degraded."""
+    trace.emit("error", recoverable=True, message=f"{error}; answering without it")
+    return {"degraded": [which]}
 
 
 def _list_filters(state: State) -> CandidateFilters:
@@ -120,6 +150,7 @@ def _check_input(state: State, box: Toolbox) -> None:
 
 
 _PER_RUN: dict[str, Any] = {
+    "memory": None,
     "intent": None,
     "profile": None,
     "pool": None,
@@ -159,6 +190,12 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
         state, update = _fresh_run(state)
     if state.steps == 0:
         _check_input(state, box)
+        memory = _memory(runtime)
+        if memory is not None and state.user_id:
+            try:
+                update["memory"] = state.memory = memory.load_user(state.user_id)
+            except Unavailable as error:
+                update.update(_memory_down(trace, SHORT_TERM, error))
         with_llm = check_llm_config(ctx)
         if with_llm:
             trace.thought(f"LLM brains: {', '.join(with_llm)}; the others run offline.")
@@ -257,6 +294,20 @@ def user_analyst(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     trace.action("profile_history", n_interactions=len(history))
     profile = analyse_user(box, state.user_id, history, state.intent)
     update: dict[str, Any] = {"completed": ["UserAnalyst"]}
+    if state.memory is not None and state.memory.preferences:
+        profile = _with_preferences(box, profile, state.memory.preferences)
+    memory = _memory(runtime)
+    if memory is not None and state.user_id and runtime.context.recall_k > 0:
+        query = state.message.strip() or profile.summary
+        trace.action("recall_memories", k=runtime.context.recall_k)
+        try:
+            recalled = memory.recall(state.user_id, query, runtime.context.recall_k)
+        except Unavailable as error:
+            update.update(_memory_down(trace, LONG_TERM, error))
+        else:
+            if recalled:
+                trace.observation(f"Recalled {len(recalled)} memories.", memories=recalled)
+                profile = profile.model_copy(update={"memories": recalled})
     caller, tracker = _llm(runtime, "UserAnalyst")
     if caller is not None:
         better, call = llm_user_profile(
@@ -273,6 +324,37 @@ def user_analyst(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     trace.observation(profile.summary)
     trace.emit("agent_finished")
     return {**update, "profile": profile}
+
+
+def _with_preferences(
+    box: Toolbox, profile: UserProfile, preferences: dict[str, dict[str, float]]
+) -> UserProfile:
+    """The profile with the preferences learnt from feedback added to its affinities."""
+    affinities = {name: dict(values) for name, values in profile.affinities.items()}
+    for name, weights in preferences.items():
+        into = affinities.setdefault(name, {})
+        for value, weight in weights.items():
+            into[value] = round(max(-1.0, min(1.0, into.get(value, 0.0) + weight)), 3)
+        affinities[name] = dict(sorted(into.items(), key=lambda kv: -kv[1]))
+    summary = summarise(box, affinities, profile.recent_item_ids)
+    return profile.model_copy(update={"affinities": affinities, "summary": summary})
+
+
+def _catalog_text_scores(
+    runtime: Runtime[Context], box: Toolbox, query: str, trace: Tracer, update: dict[str, Any]
+) -> np.ndarray | None:
+    """Text search in the long-term memory's catalog collection (None: search in process)."""
+    memory = _memory(runtime)
+    if memory is None or not query.strip():
+        return None
+    k = max(runtime.context.pool_size * 2, 50)
+    trace.action("search_catalog", query=query, k=k)
+    try:
+        hits = memory.search_catalog(runtime.context.catalog, query, k)
+    except Unavailable as error:
+        update.update(_memory_down(trace, LONG_TERM, error))
+        return None
+    return text_scores_from_hits(box, hits)
 
 
 def searcher(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -296,8 +378,19 @@ def searcher(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 intent = understood
                 update["intent"] = intent
                 trace.thought(f"Intent: {intent.model_dump(exclude_defaults=True)}")
+        query = " ".join(intent.keywords) if intent is not None else ""
+        text_scores = _catalog_text_scores(runtime, box, query, trace, update)
+        preferences = state.memory.preferences if state.memory is not None else None
         trace.action("search", pool_size=runtime.context.pool_size)
-        pool = search(box, history, intent, _filters(state), runtime.context.pool_size)
+        pool = search(
+            box,
+            history,
+            intent,
+            _filters(state),
+            runtime.context.pool_size,
+            preferences=preferences,
+            text_scores=text_scores,
+        )
     trace.emit(
         "candidates",
         items=[c.model_dump() for c in pool.candidates[:20]],

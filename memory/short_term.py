@@ -12,6 +12,7 @@ touches together always live in one slot):
     P:user:{uid}:excluded        set     item ids never to recommend (dislikes)
     P:user:{uid}:events          stream  field data=JSON event (MAXLEN)
     P:user:{uid}:event_ids       hash    event_id -> 1 (idempotency)    TTL event_id_ttl_s
+    P:user:{uid}:runs            zset    run id -> start (unix s)        TTL trace_ttl_s
     P:run:{rid}:blackboard       hash    key -> JSON value               TTL trace_ttl_s
     P:run:{rid}:trace            stream  id 0-<seq>, field data=JSON     TTL trace_ttl_s, MAXLEN
     P:run:{rid}:state            hash    finished_at                     TTL trace_ttl_s
@@ -33,7 +34,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
@@ -190,16 +191,21 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return out
 """
 
-# Several trace events in one step. KEYS: trace stream, run state. ARGV: TTL, MAXLEN, then
-# the JSON payloads; each gets the next seq. Returns the last seq, or false if finished.
+# Several trace events in one step, with the seqs their producer gave them. KEYS: trace
+# stream, run state. ARGV: TTL, MAXLEN, then (seq, JSON) pairs in increasing seq. A seq the
+# stream already holds is skipped (a retried flush). Returns the stream's last seq, or false
+# if the run is finished.
 _APPEND_EVENTS = """
 if redis.call('HEXISTS', KEYS[2], 'finished_at') == 1 then return false end
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local seq = 0
 if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) end
-for i = 3, #ARGV do
-  seq = seq + 1
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. seq, 'data', ARGV[i])
+for i = 3, #ARGV, 2 do
+  local n = tonumber(ARGV[i])
+  if n > seq then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. n, 'data', ARGV[i + 1])
+    seq = n
+  end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return seq
@@ -346,6 +352,9 @@ class ShortTermMemory:
     def event_ids_key(self, user_id: str) -> str:
         return f"{self.prefix}:user:{{{user_id}}}:event_ids"
 
+    def user_runs_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{{{user_id}}}:runs"
+
     def blackboard_key(self, run_id: str) -> str:
         return f"{self.prefix}:run:{{{run_id}}}:blackboard"
 
@@ -464,21 +473,26 @@ class ShortTermMemory:
         return _text(result)
 
     @_redis_errors_as_unavailable
-    def append_events(self, run_id: str, events: list[Mapping[str, Any]]) -> int:
-        """Append several events in one round trip (each as `append_event` would); returns
-        the seq of the last one (the current seq when `events` is empty)."""
-        payloads = []
+    def append_events(self, run_id: str, events: Sequence[Mapping[str, Any]]) -> int:
+        """Append events numbered by their producer (each has an int `seq`, increasing) in
+        one round trip; seqs already stored are skipped, so a retried flush never doubles an
+        event. Returns the last stored seq."""
+        args: list[Any] = [self.trace_ttl_s, self.max_events]
         now = time.time()
+        previous = 0
         for event in events:
             if not isinstance(event.get("type"), str):
                 raise ValueError("a trace event needs a string 'type'")
+            seq = event.get("seq")
+            if not isinstance(seq, int) or seq <= previous:
+                raise ValueError("events need increasing positive int seqs")
+            previous = seq
             payload = {k: v for k, v in event.items() if k != "seq"}
             payload["run_id"] = run_id
             payload.setdefault("ts", now)
-            payloads.append(json.dumps(payload, ensure_ascii=False))
+            args += [seq, json.dumps(payload, ensure_ascii=False)]
         result = self._append_events(
-            keys=[self.trace_key(run_id), self.run_state_key(run_id)],
-            args=[self.trace_ttl_s, self.max_events, *payloads],
+            keys=[self.trace_key(run_id), self.run_state_key(run_id)], args=args
         )
         if result is None:
             raise RunFinished(run_id)
@@ -559,6 +573,17 @@ class ShortTermMemory:
             updated.setdefault(facet, {})[name] = float(_text(value))
         return updated
 
+    @_redis_errors_as_unavailable
+    def add_user_run(self, user_id: str, run_id: str) -> None:
+        """Index a run under its user, so forgetting the user deletes its trace too."""
+        index = self.user_runs_key(user_id)
+        now = time.time()
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(index, {run_id: now})
+        pipe.zremrangebyscore(index, "-inf", now - self.trace_ttl_s)
+        pipe.expire(index, self.trace_ttl_s)
+        pipe.execute()
+
     # -- feedback ------------------------------------------------------------------------
     @_redis_errors_as_unavailable
     def record_feedback(
@@ -633,8 +658,8 @@ class ShortTermMemory:
     @_redis_errors_as_unavailable
     def forget_user(self, user_id: str) -> int:
         """Delete every session (with its turns) the user owns, the user's profile, feedback
-        history, exclusions and event log, by the per-user index (no SCAN). Returns the
-        number of sessions deleted."""
+        history, exclusions, event log and the traces of the user's runs, by the per-user
+        indexes (no SCAN). Returns the number of sessions deleted."""
         index = self.user_sessions_key(user_id)
         deleted = 0
         while True:
@@ -647,6 +672,20 @@ class ShortTermMemory:
             pipe.zrem(index, *session_ids)
             results = pipe.execute()
             deleted += sum(1 for n in results[:-1] if n)
+        runs = self.user_runs_key(user_id)
+        while True:
+            run_ids = [_text(r) for r in cast(list[Any], self.client.zrange(runs, 0, 499))]
+            if not run_ids:
+                break
+            pipe = self.client.pipeline(transaction=False)
+            for run_id in run_ids:
+                pipe.delete(
+                    self.trace_key(run_id),
+                    self.blackboard_key(run_id),
+                    self.run_state_key(run_id),
+                )
+            pipe.zrem(runs, *run_ids)
+            pipe.execute()
         self.client.delete(
             self.profile_key(user_id),
             self.feedback_key(user_id),

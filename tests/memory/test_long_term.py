@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +18,8 @@ from memory.long_term import (
     catalog_metadata,
 )
 from recdata.dataset import Dataset, Interactions, Item
+from tests.servers import CHROMA_CLI, ChromaServer, free_port
 from tools.embeddings import HashedNgramEmbeddings
-
-CHROMA_CLI = Path(sys.executable).with_name("chroma")
 
 
 def _dataset(items: list[Item]) -> Dataset:
@@ -185,62 +181,11 @@ def test_the_filter_is_checked_again_on_results(memory: LongTermMemory) -> None:
 # a real Chroma server ---------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ChromaServer:
-    """`chroma run` as a child process on loopback."""
-
-    def __init__(self, path: Path, port: int) -> None:
-        self.path = path
-        self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                str(CHROMA_CLI),
-                "run",
-                "--path",
-                str(self.path),
-                "--port",
-                str(self.port),
-                "--host",
-                "127.0.0.1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"chroma run exited with {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("chroma run did not listen within 30 s")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
-
-
 @pytest.fixture()
 def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
     if not CHROMA_CLI.exists() or shutil.which(str(CHROMA_CLI)) is None:
         pytest.skip(f"the chroma CLI is not installed at {CHROMA_CLI}")
-    server = ChromaServer(tmp_path / "server", _free_port())
+    server = ChromaServer(tmp_path / "server", free_port())
     server.start()
     try:
         yield server

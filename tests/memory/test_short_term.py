@@ -298,6 +298,11 @@ def test_forget_user_removes_only_that_users_data(
     memory.record_feedback("alice", [_like("a1", "i1", "Comedy"), _dislike("a2", "i2", "X")], 1)
     memory.record_feedback("bob", [_like("b1", "i1", "Comedy")], eta=1)
     memory.append_event("run-bob", {"type": "run_started"})
+    memory.add_user_run("bob", "run-bob")
+    memory.add_user_run("alice", "run-alice")
+    memory.append_events("run-alice", [{"type": "run_started", "seq": 1}])
+    memory.put_blackboard("run-alice", "pool", "[]")
+    memory.finish_run("run-alice")
     bob_keys = {k for k in keys_of(client) if "bob" in k or bob in k}
 
     assert memory.forget_user("alice") == 3
@@ -396,18 +401,24 @@ def test_concurrent_batches_store_every_distinct_event_once(memory: ShortTermMem
     assert memory.user_state("carol").profile["genre"]["G"] == pytest.approx(0.2)
 
 
-def test_append_events_continues_the_seq(memory: ShortTermMemory) -> None:
-    memory.append_event("r", {"type": "run_started"})
-    assert memory.append_events("r", [{"type": "thought"}, {"type": "action"}]) == 3
+def test_append_events_keeps_their_seqs_and_skips_a_retried_flush(
+    memory: ShortTermMemory,
+) -> None:
+    first = [{"type": "run_started", "seq": 1}, {"type": "thought", "seq": 2}]
+    assert memory.append_events("r", first) == 2
+    retried = [*first, {"type": "action", "seq": 3}]
+    assert memory.append_events("r", retried) == 3
     assert memory.append_events("r", []) == 3
     assert [(e["seq"], e["type"]) for e in memory.replay("r")] == [
         (1, "run_started"),
         (2, "thought"),
         (3, "action"),
     ]
+    with pytest.raises(ValueError):
+        memory.append_events("r", [{"type": "x", "seq": 5}, {"type": "y", "seq": 4}])
     memory.finish_run("r")
     with pytest.raises(RunFinished):
-        memory.append_events("r", [{"type": "late"}])
+        memory.append_events("r", [{"type": "late", "seq": 4}])
 
 
 # -- faults -----------------------------------------------------------------------------
@@ -429,7 +440,8 @@ OPERATIONS: dict[str, Callable[[ShortTermMemory, str], object]] = {
     "forget_user": lambda m, s: m.forget_user("bob"),
     "record_feedback": lambda m, s: m.record_feedback("bob", [_like("x", "i", "G")], eta=1),
     "user_state": lambda m, s: m.user_state("bob"),
-    "append_events": lambda m, s: m.append_events("r", [{"type": "thought"}]),
+    "append_events": lambda m, s: m.append_events("r", [{"type": "thought", "seq": 9}]),
+    "add_user_run": lambda m, s: m.add_user_run("bob", "r"),
 }
 
 

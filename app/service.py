@@ -1,0 +1,535 @@
+"""The service core, independent of HTTP: the agent graph wired to Redis and Chroma.
+
+`Service` owns the memory stores and the compiled graphs of one process:
+- runs (`stream_run`, `run`) numbered into run events (`app.streaming`), each persisted to
+  the run's Redis trace stream so any replica can replay it;
+- chat sessions whose turns live in Redis and whose graph thread is checkpointed in Redis
+  (`memory.checkpointer.RedisSaver`, one checkpoint per turn: `durability="exit"`);
+- feedback events, recorded exactly once by `event_id`, which move the user's profile;
+- forgetting a user everywhere.
+
+Faults: with Redis down, one-shot runs still answer (marked degraded: their trace is not
+persisted and the user's short-term memory is not read) while session calls raise
+`MemoryUnavailable`; with Chroma down, runs answer without long-term memory (degraded).
+Both recover when the store is back, with no restart: clients reconnect on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import logging
+import threading
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.context import Context
+from agents.feedback import feedback_effect
+from agents.memory import SHORT_TERM, register_memory, unregister_memory
+from agents.schemas import TaskName
+from agents.state import InputState
+from agents.toolbox import Toolbox, get_toolbox
+from app.streaming import RunEvents, graph_parts
+from core.errors import AgentrecError, Unavailable
+from core.settings import Settings
+from graphs.recommend import build_graph
+from memory.agent_memory import StoreMemory
+from memory.checkpointer import RedisSaver
+from memory.connection import MemoryUnavailable, RedisProvider
+from memory.long_term import LongTermMemory
+from memory.short_term import FeedbackRecord, ShortTermMemory, Turn
+
+log = logging.getLogger("agentrec.service")
+
+ANONYMOUS_PREFIX = "session:"
+"""Memory subject of an anonymous visitor: `session:<session_id>`."""
+
+
+class InvalidInput(AgentrecError):
+    """A request names something the service cannot use (unknown item, empty message...)."""
+
+
+@dataclass
+class RunRequest:
+    """One run, as the API layer hands it over."""
+
+    task: TaskName = "recommend"
+    user_id: str | None = None
+    session_id: str | None = None
+    """An anonymous visitor's id (memory is kept under `session:<id>`), or a chat session."""
+    message: str = ""
+    count: int | None = None
+    filters: dict[str, Any] = field(default_factory=dict)
+    candidate_item_ids: list[str] = field(default_factory=list)
+    item_id: str | None = None
+    history_item_ids: list[str] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
+    """Overrides of `agents.context.Context` fields (e.g. diversity, top_k)."""
+    run_id: str | None = None
+    recommendation_id: str | None = None
+
+    @property
+    def subject(self) -> str | None:
+        """Whose memory the run reads: the user, else the anonymous session."""
+        if self.user_id:
+            return self.user_id
+        return f"{ANONYMOUS_PREFIX}{self.session_id}" if self.session_id else None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    recommendation_id: str
+    output: dict[str, Any]
+    events: list[dict[str, Any]]
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class EventIn:
+    """A feedback event (see `agents.feedback` for what each type does)."""
+
+    event_id: str
+    type: str
+    item_id: str
+    user_id: str | None = None
+    session_id: str | None = None
+    recommendation_id: str | None = None
+    position: int | None = None
+    value: float | None = None
+    timestamp: float | None = None
+
+    @property
+    def subject(self) -> str:
+        if self.user_id:
+            return self.user_id
+        if self.session_id:
+            return f"{ANONYMOUS_PREFIX}{self.session_id}"
+        raise InvalidInput(f"event {self.event_id!r} needs a user_id or a session_id")
+
+
+@dataclass
+class EventOutcome:
+    event_id: str
+    status: str
+    """"stored", "duplicate" or "rejected"."""
+    message: str | None = None
+
+
+class _TraceWriter:
+    """Persists a run's events to its Redis trace stream, flushed once per graph step.
+
+    A failed flush keeps its events and the next flush retries them (the store skips seqs
+    it already has); if Redis stays down the run goes on and is marked degraded."""
+
+    def __init__(self, short_term: ShortTermMemory, run_id: str) -> None:
+        self.short_term = short_term
+        self.run_id = run_id
+        self.pending: list[dict[str, Any]] = []
+        self.failed = False
+
+    def add(self, event: dict[str, Any]) -> None:
+        self.pending.append(event)
+
+    async def flush(self, finish: bool = False) -> None:
+        if not self.pending and not finish:
+            return
+        events, self.pending = self.pending, []
+        try:
+            await asyncio.to_thread(self._write, events, finish)
+        except Unavailable as error:
+            if not self.failed:
+                log.warning("run %s: trace not persisted: %s", self.run_id, error)
+            self.failed = True
+            self.pending = events + self.pending
+
+    def _write(self, events: list[dict[str, Any]], finish: bool) -> None:
+        if events:
+            self.short_term.append_events(self.run_id, events)
+        if finish:
+            self.short_term.finish_run(self.run_id)
+
+
+class Service:
+    """The agent graph on the service's Redis and Chroma, for one process."""
+
+    def __init__(self, settings: Settings, context: Context | None = None) -> None:
+        self.settings = settings
+        self.catalog = settings.catalog
+        self.base_context = context or Context.from_preset(settings.preset)
+        self.redis = RedisProvider(settings)
+        self.memory_name = f"service-{uuid.uuid4().hex[:8]}"
+        self._short_term: ShortTermMemory | None = None
+        self._memory: StoreMemory | None = None
+        self._stateless: CompiledStateGraph[Any, Any, Any, Any] | None = None
+        self._session_graphs: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, CompiledStateGraph[Any, Any, Any, Any]
+        ] = weakref.WeakKeyDictionary()
+        self._savers: list[RedisSaver] = []
+        self._lock = threading.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> Service:
+        """Start the embedded Redis (unless REDIS_URL), fit the catalog's models, index the
+        catalog into Chroma (skipped, with a warning, if Chroma is down) and compile."""
+        self.redis.start()
+        self._short_term = ShortTermMemory.from_settings(self.redis.client(), self.settings)
+        self._memory = StoreMemory(
+            self._short_term, lambda: LongTermMemory.from_settings(self.settings), get_toolbox
+        )
+        register_memory(self.memory_name, self._memory)
+        self.toolbox()  # fit the default model now, not on the first request
+        try:
+            self._memory.ensure_catalog(self.catalog)
+        except Unavailable as error:
+            log.warning("long-term memory unavailable at start-up: %s", error)
+        self._stateless = build_graph().compile(name="agentrec")
+        # Long-lived objects (toolboxes, graphs) leave the GC's young generations: full
+        # collections no longer walk them, which removes their pauses from request latency.
+        gc.collect()
+        gc.freeze()
+        return self
+
+    def close(self) -> None:
+        unregister_memory(self.memory_name)
+        for saver in self._savers:
+            saver.close()
+        if self._memory is not None and self._memory._long_term is not None:
+            self._memory._long_term.close()
+        self.redis.close()
+
+    async def aclose(self) -> None:
+        for saver in self._savers:
+            await saver.aclose()
+        await self.redis.aclose_async_clients()
+
+    def __enter__(self) -> Service:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- parts ---------------------------------------------------------------------------
+    @property
+    def short_term(self) -> ShortTermMemory:
+        if self._short_term is None:
+            raise AgentrecError("the service is not started")
+        return self._short_term
+
+    @property
+    def memory(self) -> StoreMemory:
+        if self._memory is None:
+            raise AgentrecError("the service is not started")
+        return self._memory
+
+    def toolbox(self) -> Toolbox:
+        return get_toolbox(self.catalog)
+
+    def long_term(self) -> LongTermMemory:
+        """Chroma long-term memory (raises `ChromaUnavailable` while it is down)."""
+        return self.memory.long_term()
+
+    def context(self, overrides: dict[str, Any] | None = None) -> Context:
+        fields = {f.name for f in dataclasses.fields(Context)}
+        unknown = sorted(set(overrides or {}) - fields)
+        if unknown:
+            raise InvalidInput(f"unknown context field(s): {', '.join(unknown)}")
+        return dataclasses.replace(
+            self.base_context, **(overrides or {}), catalog=self.catalog, memory=self.memory_name
+        )
+
+    def _session_graph(self) -> CompiledStateGraph[Any, Any, Any, Any]:
+        """The graph with the Redis checkpointer, for the running loop (async Redis
+        connections belong to the loop that opened them)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            graph = self._session_graphs.get(loop)
+            if graph is None:
+                saver = RedisSaver(
+                    aclient=self.redis.async_client(decode_responses=False),
+                    ttl_s=self.settings.session_ttl_s,
+                )
+                self._savers.append(saver)
+                graph = build_graph().compile(checkpointer=saver, name="agentrec")
+                self._session_graphs[loop] = graph
+            return graph
+
+    def checkpointer(self) -> RedisSaver:
+        """A sync checkpointer on the service's Redis (for inspection and forgetting)."""
+        return RedisSaver(self.redis.client(decode_responses=False))
+
+    # -- runs ----------------------------------------------------------------------------
+    def _check(self, request: RunRequest) -> InputState:
+        box = self.toolbox()
+        index = box.dataset.item_index
+        if request.task in ("rate", "explain") and request.item_id not in index:
+            raise InvalidInput(f"unknown item_id {request.item_id!r}")
+        if request.task == "rank":
+            known = [i for i in request.candidate_item_ids if i in index]
+            if not known:
+                raise InvalidInput("candidate_item_ids names no item of the catalog")
+        if request.task == "chat" and not request.message.strip():
+            raise InvalidInput("a chat message must not be empty")
+        return InputState(
+            task=request.task,
+            user_id=request.subject,
+            message=request.message,
+            count=request.count,
+            filters=request.filters,
+            candidate_item_ids=request.candidate_item_ids,
+            item_id=request.item_id,
+            history_item_ids=request.history_item_ids,
+        )
+
+    async def stream_run(
+        self, request: RunRequest, *, thread_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The run's events as they happen, `run_started` first and `run_finished` last;
+        each is persisted to the run's trace stream (once per graph step).
+
+        `thread_id` runs on the checkpointed graph (chat sessions); without it the run is
+        one-shot and keeps no graph state. Raises `InvalidInput` before the first event."""
+        payload = self._check(request)
+        context = self.context(request.context)
+        run_id = request.run_id or uuid.uuid4().hex
+        recommendation_id = request.recommendation_id or uuid.uuid4().hex
+        events = RunEvents(run_id)
+        writer = _TraceWriter(self.short_term, run_id)
+        subject = request.subject
+        if subject:
+            try:
+                await asyncio.to_thread(self.short_term.add_user_run, subject, run_id)
+            except Unavailable:
+                writer.failed = True
+        started = events.make(
+            "run_started",
+            recommendation_id=recommendation_id,
+            task=request.task,
+            user_id=request.user_id,
+            session_id=request.session_id,
+        )
+        writer.add(started)
+        yield started
+        final: dict[str, Any] = {}
+        failure: dict[str, Any] | None = None
+        config: RunnableConfig = {"recursion_limit": 4 * context.max_steps + 10}
+        durability: Literal["exit"] | None = None
+        if thread_id is not None:
+            graph = self._session_graph()
+            config["configurable"] = {"thread_id": thread_id}
+            durability = "exit"
+        else:
+            graph = self._stateless or build_graph().compile()
+        try:
+            stream = graph.astream(
+                payload,
+                config,
+                context=context,
+                stream_mode=["custom", "values"],
+                durability=durability,
+            )
+            async for kind, part in graph_parts(stream):
+                if kind == "event":
+                    event = events.from_agent(part)
+                    writer.add(event)
+                    yield event
+                else:
+                    final = part
+                    await writer.flush()
+        except asyncio.CancelledError:
+            failure = {"code": "cancelled", "message": "the run was cancelled"}
+            raise
+        except Unavailable as error:
+            failure = {"code": "unavailable", "message": str(error)}
+        except AgentrecError as error:
+            failure = {"code": "invalid_request", "message": str(error)}
+        except Exception:  # a bug: report it typed, keep the details in the log
+            log.exception("run %s failed", run_id)
+            failure = {"code": "internal_error", "message": "the run failed unexpectedly"}
+        finally:
+            if failure is not None:
+                error_event = events.make("error", recoverable=False, **failure)
+                writer.add(error_event)
+                if failure["code"] != "cancelled":
+                    yield error_event
+            output = self._output(final)
+            if writer.failed and SHORT_TERM not in output["degraded"]:
+                output["degraded"].append(SHORT_TERM)
+            finished = events.make(
+                "run_finished",
+                recommendation_id=recommendation_id,
+                status="error" if failure else "success",
+                output=output,
+            )
+            writer.add(finished)
+            await writer.flush(finish=True)
+        yield finished
+
+    @staticmethod
+    def _output(state: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "recommendations": state.get("recommendations", []),
+            "rating": state.get("rating"),
+            "explanation": state.get("explanation", ""),
+            "reply": state.get("reply", ""),
+            "degraded": list(dict.fromkeys(state.get("degraded", []))),
+            "usage": state.get("usage", {}),
+        }
+
+    async def run(self, request: RunRequest, *, thread_id: str | None = None) -> RunResult:
+        """A whole run (see `stream_run`)."""
+        events: list[dict[str, Any]] = []
+        async for event in self.stream_run(request, thread_id=thread_id):
+            events.append(event)
+        finished = events[-1]
+        errors = [e for e in events if e["type"] == "error" and not e.get("recoverable")]
+        return RunResult(
+            run_id=finished["run_id"],
+            recommendation_id=finished["recommendation_id"],
+            output=finished["output"],
+            events=events,
+            error=errors[0] if errors else None,
+        )
+
+    async def replay(self, run_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.short_term.replay, run_id, after_seq)
+
+    # -- chat sessions -------------------------------------------------------------------
+    def create_session(self, user_id: str | None = None) -> tuple[str, str]:
+        """A new chat session; returns (session_id, owner). An anonymous visitor's session
+        is owned by `session:<its id>`."""
+        owner = user_id or f"{ANONYMOUS_PREFIX}{uuid.uuid4().hex}"
+        session_id = self.short_term.create_session(owner)
+        return session_id, owner
+
+    def session_turns(self, session_id: str, limit: int | None = None) -> list[Turn]:
+        return self.short_term.turns(session_id, limit)
+
+    async def stream_chat(
+        self, session_id: str, message: str, context: dict[str, Any] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A chat turn: the user's message joins the session, the run streams, the reply
+        (with the recommended ids) joins the session. Raises `SessionNotFound` or
+        `MemoryUnavailable` before the first event."""
+        owner = await asyncio.to_thread(self.short_term.session_owner, session_id)
+        await asyncio.to_thread(self.short_term.append_turn, session_id, "user", message)
+        request = RunRequest(
+            task="chat",
+            user_id=None if owner.startswith(ANONYMOUS_PREFIX) else owner,
+            session_id=owner.removeprefix(ANONYMOUS_PREFIX)
+            if owner.startswith(ANONYMOUS_PREFIX)
+            else session_id,
+            message=message,
+            context=context or {},
+        )
+        finished: dict[str, Any] | None = None
+        async for event in self.stream_run(request, thread_id=session_id):
+            if event["type"] == "run_finished":
+                finished = event
+            yield event
+        if finished is not None:
+            output = finished["output"]
+            meta = {
+                "run_id": finished["run_id"],
+                "recommendation_id": finished["recommendation_id"],
+                "item_ids": [r["item_id"] for r in output["recommendations"]],
+            }
+            try:
+                await asyncio.to_thread(
+                    self.short_term.append_turn, session_id, "assistant", output["reply"], meta
+                )
+            except Unavailable as error:
+                log.warning("session %s: reply not saved: %s", session_id, error)
+            await asyncio.to_thread(self._remember_statement, owner, message, session_id)
+
+    def _remember_statement(self, owner: str, message: str, session_id: str) -> None:
+        """A chat message becomes a stated preference in long-term memory (best effort)."""
+        try:
+            self.long_term().remember(
+                owner, "stated_preference", message, {"session_id": session_id}
+            )
+        except Unavailable as error:
+            log.warning("stated preference not remembered: %s", error)
+
+    # -- feedback ------------------------------------------------------------------------
+    def record_events(self, events: Sequence[EventIn]) -> list[EventOutcome]:
+        """Record feedback events; each is stored once (a repeated `event_id` of the same
+        user or session is a duplicate). Raises `MemoryUnavailable` if Redis is down."""
+        box = self.toolbox()
+        outcomes: dict[int, EventOutcome] = {}
+        by_subject: dict[str, list[tuple[int, FeedbackRecord]]] = {}
+        for n, event in enumerate(events):
+            try:
+                subject = event.subject
+                if event.item_id not in box.dataset.item_index:
+                    raise InvalidInput(f"unknown item_id {event.item_id!r}")
+                effect = feedback_effect(box, event.type, event.item_id, event.value)
+            except (InvalidInput, ValueError) as error:
+                outcomes[n] = EventOutcome(event.event_id, "rejected", str(error))
+                continue
+            record = FeedbackRecord(
+                event_id=event.event_id,
+                event={k: v for k, v in dataclasses.asdict(event).items() if v is not None},
+                item_id=event.item_id,
+                profile_delta=effect.profile_delta,
+                positive=effect.positive,
+                exclude=effect.exclude,
+                ts=event.timestamp,
+            )
+            by_subject.setdefault(subject, []).append((n, record))
+        eta = self.settings.profile_eta
+        remembered: list[tuple[str, str, str]] = []
+        for subject, rows in by_subject.items():
+            stored = self.short_term.record_feedback(subject, [r for _, r in rows], eta)
+            for (n, record), new in zip(rows, stored, strict=True):
+                outcomes[n] = EventOutcome(record.event_id, "stored" if new else "duplicate")
+                note = _feedback_note(box, events[n])
+                if new and note:
+                    remembered.append((subject, note, record.event_id))
+        if remembered:
+            try:
+                self.long_term().remember_many(
+                    [(s, "feedback", text, {"event_id": eid}) for s, text, eid in remembered]
+                )
+            except Unavailable as error:
+                log.warning("feedback not added to long-term memory: %s", error)
+        return [outcomes[n] for n in range(len(events))]
+
+    # -- forgetting ----------------------------------------------------------------------
+    def forget_user(self, user_id: str) -> dict[str, int]:
+        """Delete everything stored about `user_id`: sessions with their turns and graph
+        checkpoints, profile, feedback, event log, run traces and long-term memories.
+        Raises `Unavailable` if a store is down (call again: every step is idempotent)."""
+        sessions = self.short_term.client.zrange(self.short_term.user_sessions_key(user_id), 0, -1)
+        saver = self.checkpointer()
+        try:
+            for session_id in sessions:
+                sid = session_id.decode() if isinstance(session_id, bytes) else str(session_id)
+                try:
+                    saver.delete_thread(sid)
+                except (OSError, ConnectionError) as error:
+                    raise MemoryUnavailable(self.redis.url, error) from error
+        finally:
+            saver.close()
+        deleted_sessions = self.short_term.forget_user(user_id)
+        deleted_memories = self.long_term().forget_user(user_id)
+        return {"sessions": deleted_sessions, "memories": deleted_memories}
+
+
+def _feedback_note(box: Toolbox, event: EventIn) -> str | None:
+    """The long-term memory text of an explicit opinion (like, dislike, rating)."""
+    title = box.dataset.items[box.dataset.item_index[event.item_id]].title
+    if event.type == "like":
+        return f"Liked {title}"
+    if event.type == "dislike":
+        return f"Disliked {title}"
+    if event.type == "rating" and event.value is not None:
+        return f"Rated {title} {event.value:g} out of 5"
+    return None

@@ -1,0 +1,82 @@
+"""The one place that knows LangGraph's stream format: it turns the parts of
+`graph.astream(..., stream_mode=["custom", "values"])` into the service's run events.
+
+Run events are dicts with `type` (DESIGN.md's event names), `run_id`, `seq` (1, 2, ... per
+run) and `ts`; agent events keep their `agent` and payload. `run_started` is always first
+and `run_finished` always last; `error` events in between are typed failures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+RUN_EVENT_TYPES = (
+    "run_started",
+    "agent_started",
+    "thought",
+    "action",
+    "observation",
+    "candidates",
+    "token",
+    "agent_finished",
+    "reflection",
+    "recommendations",
+    "error",
+    "run_finished",
+)
+
+
+class RunEvents:
+    """Numbers the events of one run."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.seq = 0
+
+    def make(self, type_: str, **data: Any) -> dict[str, Any]:
+        self.seq += 1
+        return {**data, "type": type_, "run_id": self.run_id, "seq": self.seq, "ts": time.time()}
+
+    def from_agent(self, part: Mapping[str, Any]) -> dict[str, Any]:
+        """A trace event an agent node wrote to the custom stream."""
+        data = {k: v for k, v in part.items() if k not in ("type", "run_id", "seq", "ts")}
+        return self.make(str(part["type"]), **data)
+
+
+async def graph_parts(
+    stream: AsyncIterator[Any],
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """("event", trace event) for each custom part, ("values", state) for each state."""
+    async for mode, part in stream:
+        if mode == "custom" and isinstance(part, Mapping) and "type" in part:
+            yield "event", dict(part)
+        elif mode == "values":
+            yield "values", _plain(part)
+
+
+def _plain(value: Any) -> Any:
+    """State values as JSON-able data (pydantic models and dataclasses dumped)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
+    return value
+
+
+def sse_message(event: Mapping[str, Any]) -> dict[str, str]:
+    """The sse-starlette message of a run event: `event:` its type, `id:` its seq, `data:`
+    the event as JSON."""
+    return {
+        "event": str(event["type"]),
+        "id": str(event["seq"]),
+        "data": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+    }

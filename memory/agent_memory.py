@@ -1,0 +1,84 @@
+"""The agents' memory port (`agents.memory.AgentMemory`) on the service's stores: Redis
+short-term memory for what a user did lately, Chroma long-term memory for what they said
+and for the catalog's text search.
+
+Long-term memory is opened lazily and retried after a failure, so a Chroma server that is
+down when the service starts (or later) only degrades runs until it is back. Each catalog is
+indexed into its own Chroma collection (`catalog.<name>`) once per process, the first time a
+run searches it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+
+from agents.schemas import UserMemory
+from agents.toolbox import Toolbox
+from core.errors import Unavailable
+from memory.long_term import ChromaUnavailable, LongTermMemory
+from memory.short_term import ShortTermMemory
+
+
+def catalog_collection(catalog: str) -> str:
+    """The Chroma collection of a catalog (names limited to Chroma's character set)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", catalog).strip("-_") or "default"
+    return f"catalog.{safe}"[:60]
+
+
+class StoreMemory:
+    """`AgentMemory` over a `ShortTermMemory` and a (lazily opened) `LongTermMemory`."""
+
+    def __init__(
+        self,
+        short_term: ShortTermMemory,
+        long_term: Callable[[], LongTermMemory],
+        toolbox: Callable[[str], Toolbox],
+    ) -> None:
+        self.short_term = short_term
+        self._open_long_term = long_term
+        self._long_term: LongTermMemory | None = None
+        self._toolbox = toolbox
+        self._indexed: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- long-term memory, opened on demand -----------------------------------------------
+    def long_term(self) -> LongTermMemory:
+        """The long-term memory; raises `ChromaUnavailable` while it cannot be opened."""
+        with self._lock:
+            if self._long_term is None:
+                self._long_term = self._open_long_term()
+            return self._long_term
+
+    def ensure_catalog(self, catalog: str) -> None:
+        """Index `catalog` into its collection unless it already holds every item."""
+        if catalog in self._indexed:
+            return
+        box = self._toolbox(catalog)
+        long_term = self.long_term()
+        name = catalog_collection(catalog)
+        if long_term.catalog_size(name) != box.dataset.n_items:
+            long_term.index_catalog(box.dataset, collection=name)
+        self._indexed.add(catalog)
+
+    # -- AgentMemory ------------------------------------------------------------------------
+    def load_user(self, user_id: str) -> UserMemory:
+        state = self.short_term.user_state(user_id)
+        return UserMemory(
+            preferences=state.profile,
+            feedback_item_ids=[item for item, _ in state.feedback],
+            feedback_timestamps=[int(ts) for _, ts in state.feedback],
+            excluded_item_ids=sorted(state.excluded),
+        )
+
+    def recall(self, user_id: str, query: str, k: int) -> list[str]:
+        recalled = self.long_term().recall(user_id, query, k)
+        return [r.memory.text for r in recalled]
+
+    def search_catalog(self, catalog: str, query: str, k: int) -> list[tuple[str, float]]:
+        self.ensure_catalog(catalog)
+        return self.long_term().search_catalog(query, k, collection=catalog_collection(catalog))
+
+
+__all__ = ["ChromaUnavailable", "StoreMemory", "Unavailable", "catalog_collection"]

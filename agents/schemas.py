@@ -111,6 +111,11 @@ class RankedItem(_Schema):
     score: float = 0.0
     explanation: str = ""
     reasons: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(
+        default_factory=list,
+        description="where the item came from: collaborative, content, hybrid, fallback; "
+        "exploration when picked for variety over a more relevant candidate",
+    )
 
 
 class RankedList(_Schema):

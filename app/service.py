@@ -23,7 +23,7 @@ import logging
 import threading
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,7 +43,7 @@ from graphs.recommend import build_graph
 from memory.agent_memory import StoreMemory
 from memory.checkpointer import RedisSaver
 from memory.connection import MemoryUnavailable, RedisProvider
-from memory.long_term import LongTermMemory
+from memory.long_term import LongTermMemory, Memory
 from memory.short_term import FeedbackRecord, ShortTermMemory, Turn
 
 log = logging.getLogger("agentrec.service")
@@ -72,6 +72,8 @@ class RunRequest:
     history_item_ids: list[str] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
     """Overrides of `agents.context.Context` fields (e.g. diversity, top_k)."""
+    context_strings: dict[str, str] = field(default_factory=dict)
+    """The caller's request context (device, page...), recorded in `run_started`."""
     run_id: str | None = None
     recommendation_id: str | None = None
 
@@ -118,8 +120,7 @@ class EventIn:
 @dataclass
 class EventOutcome:
     event_id: str
-    status: str
-    """"stored", "duplicate" or "rejected"."""
+    status: Literal["stored", "duplicate", "rejected"]
     message: str | None = None
 
 
@@ -289,13 +290,20 @@ class Service:
         )
 
     async def stream_run(
-        self, request: RunRequest, *, thread_id: str | None = None
+        self,
+        request: RunRequest,
+        *,
+        thread_id: str | None = None,
+        present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """The run's events as they happen, `run_started` first and `run_finished` last;
         each is persisted to the run's trace stream (once per graph step).
 
         `thread_id` runs on the checkpointed graph (chat sessions); without it the run is
-        one-shot and keeps no graph state. Raises `InvalidInput` before the first event."""
+        one-shot and keeps no graph state. `present` rewrites each event before it is stored
+        and yielded (the API adds titles to items). Raises `InvalidInput` before the first
+        event."""
+        shown = present or (lambda event: event)
         payload = self._check(request)
         context = self.context(request.context)
         run_id = request.run_id or uuid.uuid4().hex
@@ -314,6 +322,7 @@ class Service:
             task=request.task,
             user_id=request.user_id,
             session_id=request.session_id,
+            context=request.context_strings,
         )
         writer.add(started)
         yield started
@@ -337,7 +346,7 @@ class Service:
             )
             async for kind, part in graph_parts(stream):
                 if kind == "event":
-                    event = events.from_agent(part)
+                    event = shown(events.from_agent(part))
                     writer.add(event)
                     yield event
                 else:
@@ -362,11 +371,13 @@ class Service:
             output = self._output(final)
             if writer.failed and SHORT_TERM not in output["degraded"]:
                 output["degraded"].append(SHORT_TERM)
-            finished = events.make(
-                "run_finished",
-                recommendation_id=recommendation_id,
-                status="error" if failure else "success",
-                output=output,
+            finished = shown(
+                events.make(
+                    "run_finished",
+                    recommendation_id=recommendation_id,
+                    status="error" if failure else "success",
+                    output=output,
+                )
             )
             writer.add(finished)
             await writer.flush(finish=True)
@@ -383,10 +394,16 @@ class Service:
             "usage": state.get("usage", {}),
         }
 
-    async def run(self, request: RunRequest, *, thread_id: str | None = None) -> RunResult:
+    async def run(
+        self,
+        request: RunRequest,
+        *,
+        thread_id: str | None = None,
+        present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> RunResult:
         """A whole run (see `stream_run`)."""
         events: list[dict[str, Any]] = []
-        async for event in self.stream_run(request, thread_id=thread_id):
+        async for event in self.stream_run(request, thread_id=thread_id, present=present):
             events.append(event)
         finished = events[-1]
         errors = [e for e in events if e["type"] == "error" and not e.get("recoverable")]
@@ -413,7 +430,12 @@ class Service:
         return self.short_term.turns(session_id, limit)
 
     async def stream_chat(
-        self, session_id: str, message: str, context: dict[str, Any] | None = None
+        self,
+        session_id: str,
+        message: str,
+        context: dict[str, str] | None = None,
+        present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        run_id: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """A chat turn: the user's message joins the session, the run streams, the reply
         (with the recommended ids) joins the session. Raises `SessionNotFound` or
@@ -427,10 +449,11 @@ class Service:
             if owner.startswith(ANONYMOUS_PREFIX)
             else session_id,
             message=message,
-            context=context or {},
+            context_strings=context or {},
+            run_id=run_id,
         )
         finished: dict[str, Any] | None = None
-        async for event in self.stream_run(request, thread_id=session_id):
+        async for event in self.stream_run(request, thread_id=session_id, present=present):
             if event["type"] == "run_finished":
                 finished = event
             yield event
@@ -501,6 +524,20 @@ class Service:
             except Unavailable as error:
                 log.warning("feedback not added to long-term memory: %s", error)
         return [outcomes[n] for n in range(len(events))]
+
+    def long_term_memories(self, user_id: str) -> list[Memory]:
+        return self.long_term().memories(user_id)
+
+    def readiness(self) -> dict[str, str]:
+        """ "ok" or what is wrong, for Redis and Chroma."""
+        checks: dict[str, str] = {}
+        checks["redis"] = "ok" if self.redis.available() else "unavailable"
+        try:
+            self.long_term().heartbeat()
+            checks["chroma"] = "ok"
+        except Unavailable as error:
+            checks["chroma"] = f"unavailable: {error}"
+        return checks
 
     # -- forgetting ----------------------------------------------------------------------
     def forget_user(self, user_id: str) -> dict[str, int]:

@@ -246,6 +246,7 @@ def _grounded(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> list[R
         allowed_ids=pool_ids,
         fallback=pool_ids,
     )
+    items = _with_sources(state, report.items, _count(state, ctx), ctx.diversity)
     if report.changed:
         trace.observation(
             "Grounding changed the list.",
@@ -253,7 +254,25 @@ def _grounded(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> list[R
             repaired=[f"{r.proposed} -> {r.item_id}" for r in report.repaired][:20],
             refilled=report.refilled,
         )
-    return report.items
+    return items
+
+
+def _with_sources(
+    state: State, items: list[RankedItem], count: int, diversity: float
+) -> list[RankedItem]:
+    """Each item with its pool sources; with diversity on, an item that is not among the
+    `count` most relevant candidates is marked as exploration."""
+    if state.pool is None:
+        return items
+    sources = {c.item_id: c.sources for c in state.pool.candidates}
+    relevant = {c.item_id for c in state.pool.candidates[:count]}
+    out = []
+    for item in items:
+        found = list(sources.get(item.item_id, []))
+        if diversity > 0 and item.item_id not in relevant and state.task != "rank":
+            found.append("exploration")
+        out.append(item.model_copy(update={"sources": found}))
+    return out
 
 
 def _stream_reply(trace: Tracer, reply: str) -> None:

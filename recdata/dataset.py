@@ -8,6 +8,7 @@ order among ties, as every evaluation protocol requires.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -107,6 +108,11 @@ class Dataset:
     def with_interactions(self, interactions: Interactions) -> Dataset:
         """The same catalog and users with other interactions (e.g. a training split)."""
         return Dataset(self.name, self.items, self.users, interactions)
+
+    @functools.cached_property
+    def attribute_names(self) -> tuple[str, ...]:
+        """Every attribute name the catalog's items use, sorted (computed once)."""
+        return tuple(sorted({name for it in self.items for name in it.attributes}))
 
     def attribute_values(self, name: str) -> list[str]:
         """Every distinct value of attribute `name` across the catalog, sorted."""

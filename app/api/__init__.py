@@ -1,0 +1,1 @@
+"""The HTTP routes under /v1, one module per area."""

@@ -1,0 +1,69 @@
+"""Users (their memories; forgetting them) and the catalog's items."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from app.api.common import call, service_of
+from app.errors import ApiError
+from app.schemas import ForgetOut, ItemOut, MemoryOut, UserMemoriesOut
+from app.security import Principal, require_admin, require_client
+
+router = APIRouter(prefix="/v1", tags=["users and catalog"])
+
+
+@router.get(
+    "/users/{user_id}/memories",
+    response_model=UserMemoriesOut,
+    summary="What the service remembers about a user.",
+)
+async def user_memories(
+    user_id: str, request: Request, _: Annotated[Principal, Depends(require_client)]
+) -> UserMemoriesOut:
+    service = service_of(request)
+    state = await call(service.short_term.user_state, user_id)
+    events = await call(service.short_term.user_events, user_id)
+    memories = await call(service.long_term_memories, user_id)
+    return UserMemoriesOut(
+        user_id=user_id,
+        memories=[
+            MemoryOut(memory_id=m.memory_id, kind=m.kind, text=m.text, created_at=m.created_at)
+            for m in memories
+        ],
+        profile=state.profile,
+        excluded_item_ids=sorted(state.excluded),
+        feedback_item_ids=[item for item, _ in state.feedback],
+        events=len(events),
+    )
+
+
+@router.delete(
+    "/users/{user_id}",
+    response_model=ForgetOut,
+    summary="Forget a user: sessions, checkpoints, profile, events and memories (admin).",
+)
+async def forget_user(
+    user_id: str, request: Request, _: Annotated[Principal, Depends(require_admin)]
+) -> ForgetOut:
+    service = service_of(request)
+    deleted = await call(service.forget_user, user_id)
+    return ForgetOut(user_id=user_id, deleted=deleted)
+
+
+@router.get("/items/{item_id}", response_model=ItemOut, summary="One catalog item.")
+async def get_item(
+    item_id: str, request: Request, _: Annotated[Principal, Depends(require_client)]
+) -> ItemOut:
+    ds = service_of(request).toolbox().dataset
+    index = ds.item_index.get(item_id)
+    if index is None:
+        raise ApiError(404, "item_not_found", f"no item {item_id!r} in the catalog")
+    item = ds.items[index]
+    return ItemOut(
+        item_id=item.item_id,
+        title=item.title,
+        attributes={k: list(v) for k, v in item.attributes.items()},
+        text=item.text,
+    )

@@ -1,0 +1,278 @@
+"""Recommendations (JSON and streamed), the rank, rate and explain tasks, and runs (resume a
+stream with Last-Event-ID, cancel)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from sse_starlette import EventSourceResponse
+
+from app.api.common import (
+    presenter,
+    runs_of,
+    service_errors,
+    service_of,
+    sse_response,
+    usage_of,
+)
+from app.errors import ApiError
+from app.runs import follow_stored
+from app.schemas import (
+    CancelOut,
+    ExplanationResponse,
+    ItemRequest,
+    RankRequest,
+    RatingResponse,
+    RecommendationRequest,
+    RecommendationResponse,
+    RecommendedItem,
+)
+from app.security import Principal, require_client
+from app.service import RunRequest, RunResult, Service
+from memory.short_term import AsyncTraceReader
+
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+Client = Annotated[Principal, Depends(require_client)]
+
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: run_started, agent events, recommendations, "
+        "run_finished (see the README for every event type).",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def _run_request(service: Service, body: RecommendationRequest) -> RunRequest:
+    ds = service.toolbox().dataset
+    attributes = set(ds.attribute_names)
+    asked = {*body.filters.include, *body.filters.exclude}
+    unknown = sorted(asked - attributes)
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"unknown filter attribute(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(attributes))}",
+        )
+    bad_fields = sorted(set(body.fields) - attributes - {"text"})
+    if bad_fields:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"unknown field(s) {', '.join(bad_fields)}; "
+            f"known: {', '.join(sorted(attributes | {'text'}))}",
+        )
+    return RunRequest(
+        task="recommend",
+        user_id=body.user_id,
+        session_id=body.session_id,
+        message=body.query or "",
+        count=body.count,
+        filters={
+            "include": body.filters.include,
+            "exclude": body.filters.exclude,
+            "exclude_seen": body.exclude_seen,
+            "exclude_item_ids": body.exclude_item_ids,
+        },
+        context={"diversity": body.diversity},
+        context_strings=body.context,
+        run_id=uuid.uuid4().hex,
+    )
+
+
+def _answer(result: RunResult) -> dict[str, Any]:
+    if result.error is not None:
+        code = result.error.get("code", "internal_error")
+        status = {"unavailable": 503, "invalid_request": 422}.get(code, 500)
+        raise ApiError(status, code, str(result.error.get("message")))
+    return result.output
+
+
+@router.post(
+    "/recommendations",
+    response_model=RecommendationResponse,
+    summary="Top items for a user or an anonymous session.",
+)
+async def recommend(
+    body: RecommendationRequest, request: Request, _: Client
+) -> RecommendationResponse:
+    service = service_of(request)
+    present = presenter(service.toolbox(), body.fields, body.fallback)
+    with service_errors():
+        result = await service.run(_run_request(service, body), present=present)
+    output = _answer(result)
+    return RecommendationResponse(
+        recommendation_id=result.recommendation_id,
+        run_id=result.run_id,
+        items=[RecommendedItem(**i) for i in output["recommendations"]],
+        fallback_used=output["fallback_used"],
+        degraded=output["degraded"],
+        usage=output["usage"],
+    )
+
+
+@router.post(
+    "/recommendations/stream",
+    summary="The same recommendations, streamed with the agents' reasoning (SSE).",
+    response_class=EventSourceResponse,
+    responses=SSE_RESPONSE,
+)
+async def recommend_stream(
+    body: RecommendationRequest,
+    request: Request,
+    _: Client,
+    on_disconnect: Annotated[
+        Literal["cancel", "continue"],
+        Query(description="What happens to the run if the client goes away."),
+    ] = "cancel",
+) -> EventSourceResponse:
+    service = service_of(request)
+    run_request = _run_request(service, body)
+    with service_errors():
+        service._check(run_request)  # bad input is a 4xx, before the 200
+    present = presenter(service.toolbox(), body.fields, body.fallback)
+    return start_streamed_run(
+        request, service.stream_run(run_request, present=present), run_request, on_disconnect
+    )
+
+
+def start_streamed_run(
+    request: Request, events: Any, run_request: RunRequest, on_disconnect: str
+) -> EventSourceResponse:
+    """Run `events` as a live run and stream it; the client's departure cancels the run
+    unless it asked `on_disconnect=continue`."""
+    registry = runs_of(request)
+    run_id = str(run_request.run_id)
+    live = registry.start(run_id, events)
+
+    def closed() -> None:
+        if on_disconnect == "cancel" and not live.done:
+            registry.cancel(run_id)
+
+    return sse_response(
+        live.follow(),
+        headers={"Content-Location": f"/v1/runs/{run_id}/stream"},
+        on_close=closed,
+    )
+
+
+@router.get(
+    "/runs/{run_id}/stream",
+    summary="Resume a run's stream after the event id given in Last-Event-ID.",
+    response_class=EventSourceResponse,
+    responses=SSE_RESPONSE,
+)
+async def resume_stream(
+    run_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")],
+    request: Request,
+    _: Client,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> EventSourceResponse:
+    after = 0
+    if last_event_id is not None:
+        if not last_event_id.strip().isdigit():
+            raise ApiError(422, "invalid_request", "Last-Event-ID must be an event id (a seq)")
+        after = int(last_event_id.strip())
+    live = runs_of(request).get(run_id)
+    if live is not None:
+        return sse_response(live.follow(after))
+    service = service_of(request)
+    reader = AsyncTraceReader(service.redis.async_client(), prefix=service.short_term.prefix)
+    with service_errors():
+        stored = await reader.replay(run_id, 0)
+    if not stored:
+        raise ApiError(404, "run_not_found", f"no run {run_id!r} (unknown or expired)")
+    return sse_response(follow_stored(reader, run_id, after))
+
+
+@router.post(
+    "/runs/{run_id}/cancel",
+    status_code=202,
+    response_model=CancelOut,
+    summary="Stop a run in flight.",
+)
+async def cancel_run(run_id: str, request: Request, _: Client) -> CancelOut:
+    registry = runs_of(request)
+    live = registry.get(run_id)
+    if live is None:
+        raise ApiError(404, "run_not_found", f"no run {run_id!r} in flight on this server")
+    if registry.cancel(run_id):
+        return CancelOut(run_id=run_id, status="cancelling")
+    return CancelOut(run_id=run_id, status="finished")
+
+
+@router.post(
+    "/rank",
+    response_model=RecommendationResponse,
+    summary="Order a given list of items for a user (the rank task).",
+)
+async def rank(body: RankRequest, request: Request, _: Client) -> RecommendationResponse:
+    service = service_of(request)
+    run_request = RunRequest(
+        task="rank",
+        user_id=body.user_id,
+        session_id=body.session_id,
+        candidate_item_ids=body.item_ids,
+        count=len(body.item_ids),
+        context_strings=body.context,
+    )
+    with service_errors():
+        result = await service.run(run_request, present=presenter(service.toolbox()))
+    output = _answer(result)
+    return RecommendationResponse(
+        recommendation_id=result.recommendation_id,
+        run_id=result.run_id,
+        items=[RecommendedItem(**i) for i in output["recommendations"]],
+        fallback_used=output["fallback_used"],
+        degraded=output["degraded"],
+        usage=output["usage"],
+    )
+
+
+@router.post("/rate", response_model=RatingResponse, summary="Predict a user's rating.")
+async def rate(body: ItemRequest, request: Request, _: Client) -> RatingResponse:
+    service = service_of(request)
+    run_request = RunRequest(
+        task="rate",
+        user_id=body.user_id,
+        session_id=body.session_id,
+        item_id=body.item_id,
+        context_strings=body.context,
+    )
+    with service_errors():
+        result = await service.run(run_request)
+    output = _answer(result)
+    return RatingResponse(
+        run_id=result.run_id,
+        user_id=body.user_id,
+        item_id=body.item_id,
+        rating=output["rating"],
+        degraded=output["degraded"],
+        usage=usage_of(output["usage"]),
+    )
+
+
+@router.post("/explain", response_model=ExplanationResponse, summary="Why an item suits a user.")
+async def explain(body: ItemRequest, request: Request, _: Client) -> ExplanationResponse:
+    service = service_of(request)
+    run_request = RunRequest(
+        task="explain",
+        user_id=body.user_id,
+        session_id=body.session_id,
+        item_id=body.item_id,
+        context_strings=body.context,
+    )
+    with service_errors():
+        result = await service.run(run_request)
+    output = _answer(result)
+    return ExplanationResponse(
+        run_id=result.run_id,
+        user_id=body.user_id,
+        item_id=body.item_id,
+        explanation=output["explanation"],
+        degraded=output["degraded"],
+        usage=usage_of(output["usage"]),
+    )

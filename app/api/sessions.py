@@ -1,0 +1,70 @@
+"""Chat sessions: create one, post a message and receive the streamed reply, read the
+history. Sessions live in Redis, so they survive a restart of the API process."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from sse_starlette import EventSourceResponse
+
+from app.api.common import call, presenter, service_of
+from app.api.recommend import SSE_RESPONSE, start_streamed_run
+from app.schemas import MessageRequest, SessionCreated, SessionOut, SessionRequest, TurnOut
+from app.security import Principal, require_client
+from app.service import ANONYMOUS_PREFIX, RunRequest
+
+router = APIRouter(prefix="/v1", tags=["chat"])
+Client = Annotated[Principal, Depends(require_client)]
+
+
+def _public_owner(owner: str) -> str | None:
+    return None if owner.startswith(ANONYMOUS_PREFIX) else owner
+
+
+@router.post(
+    "/sessions", status_code=201, response_model=SessionCreated, summary="Start a chat session."
+)
+async def create_session(body: SessionRequest, request: Request, _: Client) -> SessionCreated:
+    service = service_of(request)
+    session_id, owner = await call(service.create_session, body.user_id)
+    return SessionCreated(session_id=session_id, user_id=_public_owner(owner))
+
+
+@router.get("/sessions/{session_id}", response_model=SessionOut, summary="A session and its turns.")
+async def get_session(session_id: str, request: Request, _: Client) -> SessionOut:
+    service = service_of(request)
+    owner = await call(service.short_term.session_owner, session_id)
+    turns = await call(service.session_turns, session_id)
+    return SessionOut(
+        session_id=session_id,
+        user_id=_public_owner(owner),
+        turns=[TurnOut(role=t.role, text=t.text, meta=t.meta, ts=t.ts) for t in turns],
+    )
+
+
+@router.post(
+    "/sessions/{session_id}/messages",
+    summary="Send a message; the reply streams back (tokens, trace, recommendations).",
+    response_class=EventSourceResponse,
+    responses=SSE_RESPONSE,
+)
+async def post_message(
+    session_id: str,
+    body: MessageRequest,
+    request: Request,
+    _: Client,
+    on_disconnect: Annotated[Literal["cancel", "continue"], Query()] = "cancel",
+) -> EventSourceResponse:
+    service = service_of(request)
+    await call(service.short_term.session_owner, session_id)  # 404 before the 200
+    run_id = uuid.uuid4().hex
+    events = service.stream_chat(
+        session_id,
+        body.message,
+        context=body.context,
+        present=presenter(service.toolbox()),
+        run_id=run_id,
+    )
+    return start_streamed_run(request, events, RunRequest(run_id=run_id), on_disconnect)

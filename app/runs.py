@@ -1,0 +1,132 @@
+"""Runs in flight in this process: each run is a task that appends its events to a list any
+number of readers follow (the stream that started it, a client resuming with Last-Event-ID),
+so a run outlives a dropped connection when asked to and can be cancelled by id.
+
+Runs of other replicas, or finished ones, are read from the Redis trace stream instead
+(`follow_stored`); nothing here is needed for that beyond the run id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from memory.short_term import AsyncTraceReader
+
+KEEP_FINISHED_S = 60.0
+"""How long a finished run stays in the registry for local resumes (then Redis serves it)."""
+
+
+class LiveRun:
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.events: list[dict[str, Any]] = []
+        self.done = False
+        self.finished_at = 0.0
+        self.task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Condition()
+
+    async def _add(self, event: dict[str, Any]) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    async def _close(self) -> None:
+        async with self._changed:
+            self.done = True
+            self.finished_at = time.monotonic()
+            self._changed.notify_all()
+
+    async def follow(self, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
+        """Every event with seq > `after_seq`, then the live ones, until the run ends."""
+        position = 0
+        while True:
+            async with self._changed:
+                while position >= len(self.events) and not self.done:
+                    await self._changed.wait()
+                batch = self.events[position:]
+                position = len(self.events)
+                ended = self.done
+            for event in batch:
+                if event["seq"] > after_seq:
+                    yield event
+            if ended and position >= len(self.events):
+                return
+
+
+class RunRegistry:
+    def __init__(self) -> None:
+        self._runs: dict[str, LiveRun] = {}
+
+    def get(self, run_id: str) -> LiveRun | None:
+        return self._runs.get(run_id)
+
+    def start(self, run_id: str, events: AsyncIterator[dict[str, Any]]) -> LiveRun:
+        """Run `events` (a service event stream) in its own task."""
+        self._prune()
+        run = LiveRun(run_id)
+
+        async def pump() -> None:
+            try:
+                async for event in events:
+                    await run._add(event)
+            finally:
+                await run._close()
+
+        run.task = asyncio.create_task(pump(), name=f"run-{run_id}")
+        self._runs[run_id] = run
+        return run
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a live run; False if it is not running here."""
+        run = self._runs.get(run_id)
+        if run is None or run.done or run.task is None:
+            return False
+        run.task.cancel()
+        return True
+
+    async def shutdown(self) -> None:
+        tasks = [r.task for r in self._runs.values() if r.task is not None and not r.done]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        stale = [
+            rid
+            for rid, run in self._runs.items()
+            if run.done and now - run.finished_at > KEEP_FINISHED_S
+        ]
+        for rid in stale:
+            del self._runs[rid]
+
+
+async def follow_stored(
+    reader: AsyncTraceReader, run_id: str, after_seq: int = 0, poll_ms: int = 1000
+) -> AsyncIterator[dict[str, Any]]:
+    """A run's events from its Redis trace stream: the stored ones after `after_seq`, then
+    new ones as they are written, until `run_finished`."""
+    last = after_seq
+    for event in await reader.replay(run_id, after_seq):
+        last = event["seq"]
+        yield event
+        if event["type"] == "run_finished":
+            return
+    while True:
+        batch = await reader.read_new(run_id, last, block_ms=poll_ms)
+        for event in batch:
+            last = event["seq"]
+            yield event
+            if event["type"] == "run_finished":
+                return
+        if not batch and await reader.run_finished(run_id):
+            # finished between reads: drain what is left
+            for event in await reader.replay(run_id, last):
+                yield event
+            return

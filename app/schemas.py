@@ -1,0 +1,235 @@
+"""The API's request and response bodies (OpenAPI is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+"""User, session, item and event ids: 1-128 characters of letters, digits and . _ : @ -"""
+
+UserId = Field(default=None, pattern=ID_PATTERN, description="A known or new user id.")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttributeFilters(_Body):
+    include: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="attribute -> values; an item must have one of the values of each",
+        examples=[{"genres": ["Comedy", "Romance"]}],
+    )
+    exclude: dict[str, list[str]] = Field(
+        default_factory=dict, description="attribute -> values no returned item may have"
+    )
+
+
+class _Personalised(_Body):
+    user_id: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="A user id; unknown ids are new users."
+    )
+    session_id: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description="An anonymous visitor's id, when there is no user_id: feedback sent with "
+        "this session_id shapes its recommendations.",
+    )
+    context: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Request context (device, page...), recorded with the run.",
+    )
+
+
+class RecommendationRequest(_Personalised):
+    count: int = Field(default=10, ge=1, le=50, description="How many items (1-50).")
+    filters: AttributeFilters = Field(default_factory=AttributeFilters)
+    exclude_item_ids: list[str] = Field(default_factory=list, max_length=1000)
+    exclude_seen: bool = Field(default=True, description="Leave out items the user has seen.")
+    diversity: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="0 ranks by relevance; up to 1 adds variety."
+    )
+    fields: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Item properties to return in `properties` (e.g. genres, year, text).",
+    )
+    fallback: Literal["popular", "none"] = Field(
+        default="popular",
+        description="popular: fill with popular items when nothing personal fits (new users "
+        "included); none: return only personalised items.",
+    )
+    query: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="Free text: what the user is looking for ('a funny film from the 90s').",
+    )
+
+
+class RankRequest(_Personalised):
+    item_ids: list[str] = Field(min_length=1, max_length=200, description="Items to order.")
+
+
+class ItemRequest(_Personalised):
+    item_id: str = Field(pattern=ID_PATTERN)
+
+
+class RecommendedItem(BaseModel):
+    item_id: str
+    rank: int
+    score: float
+    title: str
+    explanation: str
+    reasons: list[str]
+    source: Literal["personalized", "fallback", "exploration"]
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class Usage(BaseModel):
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    by_agent: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class RecommendationResponse(BaseModel):
+    recommendation_id: str = Field(description="Send it with later events (attribution).")
+    run_id: str
+    items: list[RecommendedItem]
+    fallback_used: bool
+    degraded: list[str] = Field(description="Parts that fell back (LLM brains, memories).")
+    usage: Usage
+
+
+class RatingResponse(BaseModel):
+    run_id: str
+    user_id: str | None
+    item_id: str
+    rating: float | None
+    degraded: list[str]
+    usage: Usage
+
+
+class ExplanationResponse(BaseModel):
+    run_id: str
+    user_id: str | None
+    item_id: str
+    explanation: str
+    degraded: list[str]
+    usage: Usage
+
+
+class Event(_Body):
+    event_id: str = Field(pattern=ID_PATTERN, description="Makes the event idempotent.")
+    type: Literal["impression", "view", "click", "like", "dislike", "rating", "purchase"]
+    user_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    session_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    item_id: str = Field(pattern=ID_PATTERN)
+    recommendation_id: str | None = Field(default=None, max_length=128)
+    position: int | None = Field(default=None, ge=0, le=10_000)
+    value: float | None = Field(default=None, description="The rating (1-5) of a rating event.")
+    timestamp: float | None = Field(
+        default=None, ge=0, le=4_102_444_800, description="Unix seconds."
+    )
+
+    @model_validator(mode="after")
+    def _who_and_value(self) -> Event:
+        if not self.user_id and not self.session_id:
+            raise ValueError("an event needs a user_id or a session_id")
+        if self.type == "rating" and (self.value is None or not 1 <= self.value <= 5):
+            raise ValueError("a rating event needs a value between 1 and 5")
+        return self
+
+
+class EventBatch(_Body):
+    events: list[Event] = Field(min_length=1, max_length=100)
+
+
+class EventResult(BaseModel):
+    event_id: str
+    status: Literal["stored", "duplicate", "rejected"]
+    message: str | None = None
+
+
+class EventBatchResponse(BaseModel):
+    results: list[EventResult]
+    stored: int
+    duplicates: int
+    rejected: int
+
+
+class SessionRequest(_Body):
+    user_id: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="The user; none for an anonymous visitor."
+    )
+
+
+class SessionCreated(BaseModel):
+    session_id: str
+    user_id: str | None
+
+
+class TurnOut(BaseModel):
+    role: str
+    text: str
+    meta: dict[str, Any]
+    ts: float
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    user_id: str | None
+    turns: list[TurnOut]
+
+
+class MessageRequest(_Body):
+    message: str = Field(min_length=1, max_length=4000)
+    context: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the message is blank")
+        return value
+
+
+class MemoryOut(BaseModel):
+    memory_id: str
+    kind: str
+    text: str
+    created_at: float
+
+
+class UserMemoriesOut(BaseModel):
+    user_id: str
+    memories: list[MemoryOut]
+    profile: dict[str, dict[str, float]]
+    excluded_item_ids: list[str]
+    feedback_item_ids: list[str]
+    events: int
+
+
+class ForgetOut(BaseModel):
+    user_id: str
+    deleted: dict[str, int]
+
+
+class ItemOut(BaseModel):
+    item_id: str
+    title: str
+    attributes: dict[str, list[str]]
+    text: str
+
+
+class CancelOut(BaseModel):
+    run_id: str
+    status: Literal["cancelling", "finished"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str]

@@ -140,3 +140,22 @@ class ManagerDecision(_Schema):
 
     next: AgentName | Literal["finish"]
     reason: str = ""
+
+
+def checkpoint_types() -> list[tuple[str, str]]:
+    """(module, class) of every schema the graph state holds: the allowlist a checkpointer's
+    serializer needs to load them back (LangGraph refuses unlisted types in strict mode)."""
+    return [
+        (cls.__module__, cls.__name__)
+        for cls in (
+            Intent,
+            UserProfile,
+            UserMemory,
+            ItemInsight,
+            PoolCandidate,
+            CandidatePool,
+            RankedItem,
+            RankedList,
+            Critique,
+        )
+    ]

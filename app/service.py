@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
 
 from agents.context import Context
 from agents.feedback import feedback_effect
 from agents.memory import SHORT_TERM, register_memory, unregister_memory
-from agents.schemas import TaskName
+from agents.schemas import TaskName, checkpoint_types
 from agents.state import InputState
 from agents.toolbox import Toolbox, get_toolbox
 from app.streaming import RunEvents, graph_parts
@@ -256,6 +257,7 @@ class Service:
                 saver = RedisSaver(
                     aclient=self.redis.async_client(decode_responses=False),
                     ttl_s=self.settings.session_ttl_s,
+                    serde=checkpoint_serde(),
                 )
                 self._savers.append(saver)
                 graph = build_graph().compile(checkpointer=saver, name="agentrec")
@@ -264,7 +266,7 @@ class Service:
 
     def checkpointer(self) -> RedisSaver:
         """A sync checkpointer on the service's Redis (for inspection and forgetting)."""
-        return RedisSaver(self.redis.client(decode_responses=False))
+        return RedisSaver(self.redis.client(decode_responses=False), serde=checkpoint_serde())
 
     # -- runs ----------------------------------------------------------------------------
     def _check(self, request: RunRequest) -> InputState:
@@ -558,6 +560,11 @@ class Service:
         deleted_sessions = self.short_term.forget_user(user_id)
         deleted_memories = self.long_term().forget_user(user_id)
         return {"sessions": deleted_sessions, "memories": deleted_memories}
+
+
+def checkpoint_serde() -> JsonPlusSerializer:
+    """The checkpoint serializer, allowed to load the graph state's schemas."""
+    return JsonPlusSerializer(allowed_msgpack_modules=checkpoint_types())
 
 
 def _feedback_note(box: Toolbox, event: EventIn) -> str | None:

@@ -10,7 +10,7 @@ from core.errors import AgentrecError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app import demo, serve
+    from app import chat, demo, ingest, serve
     from evaluation import cli as eval_cli
     from recdata import cli as data_cli
 
@@ -19,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.register(sub)
+    chat.register(sub)
     serve.register(sub)
+    ingest.register(sub)
     eval_cli.register(sub)
     data_cli.register(sub)
     return parser

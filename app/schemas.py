@@ -225,6 +225,40 @@ class ItemOut(BaseModel):
     text: str
 
 
+class ItemIn(_Body):
+    title: str = Field(min_length=1, max_length=500)
+    attributes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        max_length=50,
+        examples=[{"genres": ["Drama"], "year": ["1999"]}],
+    )
+    text: str = Field(default="", max_length=20_000, description="A description to search.")
+
+
+class ItemUpserted(BaseModel):
+    item: ItemOut
+    created: bool
+
+
+class IngestRequest(_Body):
+    path: str = Field(min_length=1, max_length=4096, description="A folder on the server.")
+    format: Literal["movielens-100k", "movielens-csv", "csv"]
+    columns: str | None = Field(default=None, max_length=1000, description="For format csv.")
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$",
+        description="Catalog name (default: the served catalog, which is then replaced).",
+    )
+
+
+class IngestOut(BaseModel):
+    name: str
+    items: int
+    users: int
+    interactions: int
+    active: bool
+
+
 class CancelOut(BaseModel):
     run_id: str
     status: Literal["cancelling", "finished"]

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
@@ -36,16 +37,20 @@ from agents.feedback import feedback_effect
 from agents.memory import SHORT_TERM, register_memory, unregister_memory
 from agents.schemas import TaskName, checkpoint_types
 from agents.state import InputState
-from agents.toolbox import Toolbox, get_toolbox
+from agents.toolbox import Toolbox, get_toolbox, register_toolbox
 from app.streaming import RunEvents, graph_parts
 from core.errors import AgentrecError, Unavailable
 from core.settings import Settings
 from graphs.recommend import build_graph
-from memory.agent_memory import StoreMemory
+from memory.agent_memory import StoreMemory, catalog_collection
 from memory.checkpointer import RedisSaver
 from memory.connection import MemoryUnavailable, RedisProvider
 from memory.long_term import LongTermMemory, Memory
 from memory.short_term import FeedbackRecord, ShortTermMemory, Turn
+from recdata.dataset import Dataset, Item
+from recdata.store import check_name, has_catalog, load_catalog, save_catalog, with_item
+from tools.candidates import catalog_index
+from tools.embeddings import ItemContentIndex
 
 log = logging.getLogger("agentrec.service")
 
@@ -176,6 +181,7 @@ class Service:
         ] = weakref.WeakKeyDictionary()
         self._savers: list[RedisSaver] = []
         self._lock = threading.Lock()
+        self._catalog_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Service:
@@ -187,6 +193,10 @@ class Service:
             self._short_term, lambda: LongTermMemory.from_settings(self.settings), get_toolbox
         )
         register_memory(self.memory_name, self._memory)
+        if has_catalog(self.settings.data_dir, self.catalog):
+            # an ingested (or edited) catalog in the data directory wins over a bundled one
+            dataset = load_catalog(self.settings.data_dir, self.catalog)
+            register_toolbox(self.catalog, Toolbox.build(dataset))
         self.toolbox()  # fit the default model now, not on the first request
         try:
             self._memory.ensure_catalog(self.catalog)
@@ -540,6 +550,69 @@ class Service:
         except Unavailable as error:
             checks["chroma"] = f"unavailable: {error}"
         return checks
+
+    # -- catalog -------------------------------------------------------------------------
+    def upsert_item(self, item: Item) -> bool:
+        """Add or replace an item of the served catalog; returns True if it is new.
+
+        A changed item keeps the fitted model (indices do not move); a new item refits the
+        default model (seconds on small catalogs), after which the new toolbox replaces the
+        old one in one step. The catalog is saved to the data directory."""
+        with self._catalog_lock:
+            old = self.toolbox()
+            dataset, created = with_item(old.dataset, item)
+            if created:
+                box = Toolbox.build(dataset)
+            else:
+                box = Toolbox(
+                    dataset=dataset,
+                    train=old.train,
+                    model=old.model,
+                    content=ItemContentIndex.build(dataset),
+                    catalog=catalog_index(dataset),
+                )
+            save_catalog(dataset, self.settings.data_dir, self.catalog)
+            register_toolbox(self.catalog, box)
+        one = Dataset(
+            dataset.name, [item], [], dataset.interactions.take(np.zeros(0, dtype=np.int64))
+        )
+        try:
+            self.long_term().index_catalog(one, collection=catalog_collection(self.catalog))
+        except Unavailable as error:
+            self.memory.forget_catalog_index(self.catalog)  # re-indexed on the next search
+            log.warning("item %s not indexed in long-term memory yet: %s", item.item_id, error)
+        return created
+
+    def ingest(
+        self, path: str, format: str, columns: str | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        """Load a dataset from a folder on the server and save it as catalog `name` (the
+        served one by default, which is then swapped in)."""
+        from recdata.loaders import load_dataset
+
+        name = check_name(name or self.catalog)
+        dataset = load_dataset(path, format, columns)
+        with self._catalog_lock:
+            save_catalog(dataset, self.settings.data_dir, name)
+            active = name == self.catalog
+            if active:
+                register_toolbox(name, Toolbox.build(dataset))
+                self._reindex_catalog()
+        return {
+            "name": name,
+            "items": dataset.n_items,
+            "users": dataset.n_users,
+            "interactions": len(dataset.interactions),
+            "active": active,
+        }
+
+    def _reindex_catalog(self) -> None:
+        """Bring Chroma's copy of the served catalog up to date (later, if it is down)."""
+        self.memory.forget_catalog_index(self.catalog)
+        try:
+            self.memory.ensure_catalog(self.catalog, force=True)
+        except Unavailable as error:
+            log.warning("catalog not re-indexed in long-term memory yet: %s", error)
 
     # -- forgetting ----------------------------------------------------------------------
     def forget_user(self, user_id: str) -> dict[str, int]:

@@ -51,16 +51,21 @@ class StoreMemory:
                 self._long_term = self._open_long_term()
             return self._long_term
 
-    def ensure_catalog(self, catalog: str) -> None:
-        """Index `catalog` into its collection unless it already holds every item."""
+    def ensure_catalog(self, catalog: str, force: bool = False) -> None:
+        """Index `catalog` into its collection unless it already holds every item (`force`:
+        upsert every item anyway, after the catalog changed)."""
         if catalog in self._indexed:
             return
         box = self._toolbox(catalog)
         long_term = self.long_term()
         name = catalog_collection(catalog)
-        if long_term.catalog_size(name) != box.dataset.n_items:
+        if force or long_term.catalog_size(name) != box.dataset.n_items:
             long_term.index_catalog(box.dataset, collection=name)
         self._indexed.add(catalog)
+
+    def forget_catalog_index(self, catalog: str) -> None:
+        """Mark `catalog` as changed: the next search re-indexes it."""
+        self._indexed.discard(catalog)
 
     # -- AgentMemory ------------------------------------------------------------------------
     def load_user(self, user_id: str) -> UserMemory:

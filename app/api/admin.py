@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from app.api.common import call, service_of
 from app.errors import ApiError
-from app.schemas import ForgetOut, ItemOut, MemoryOut, UserMemoriesOut
+from app.schemas import (
+    ID_PATTERN,
+    ForgetOut,
+    IngestOut,
+    IngestRequest,
+    ItemIn,
+    ItemOut,
+    ItemUpserted,
+    MemoryOut,
+    UserMemoriesOut,
+)
 from app.security import Principal, require_admin, require_client
+from recdata.dataset import Item
 
 router = APIRouter(prefix="/v1", tags=["users and catalog"])
 
@@ -67,3 +78,39 @@ async def get_item(
         attributes={k: list(v) for k, v in item.attributes.items()},
         text=item.text,
     )
+
+
+@router.put(
+    "/items/{item_id}",
+    response_model=ItemUpserted,
+    responses={201: {"model": ItemUpserted, "description": "A new item was added."}},
+    summary="Add or replace a catalog item (admin). A new item refits the model.",
+)
+async def upsert_item(
+    item_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    body: ItemIn,
+    request: Request,
+    response: Response,
+    _: Annotated[Principal, Depends(require_admin)],
+) -> ItemUpserted:
+    service = service_of(request)
+    attributes = {k: tuple(v) for k, v in body.attributes.items()}
+    created = await call(service.upsert_item, Item(item_id, body.title, attributes, body.text))
+    response.status_code = 201 if created else 200
+    return ItemUpserted(
+        item=ItemOut(item_id=item_id, title=body.title, attributes=body.attributes, text=body.text),
+        created=created,
+    )
+
+
+@router.post(
+    "/admin/ingest",
+    response_model=IngestOut,
+    summary="Load a dataset from a folder on the server as a catalog (admin).",
+)
+async def ingest(
+    body: IngestRequest, request: Request, _: Annotated[Principal, Depends(require_admin)]
+) -> IngestOut:
+    service = service_of(request)
+    result = await call(service.ingest, body.path, body.format, body.columns, body.name)
+    return IngestOut(**result)

@@ -17,7 +17,7 @@ from app.runs import RunRegistry
 from app.schemas import RecommendedItem, Usage
 from app.service import InvalidInput, Service
 from app.streaming import sse_message
-from core.errors import ConfigError, Unavailable
+from core.errors import ConfigError, DataError, Unavailable
 from memory.short_term import SessionNotFound
 
 HEARTBEAT_S = 5.0
@@ -45,7 +45,7 @@ def service_errors() -> Iterator[None]:
         yield
     except SessionNotFound as error:
         raise ApiError(404, "session_not_found", str(error)) from error
-    except (InvalidInput, ConfigError) as error:
+    except (InvalidInput, ConfigError, DataError) as error:
         raise ApiError(422, "invalid_request", str(error)) from error
     except Unavailable as error:
         raise ApiError(503, "unavailable", str(error), headers={"Retry-After": "1"}) from error

@@ -22,6 +22,9 @@ def test_compose_has_api_redis_chroma_with_healthchecks() -> None:
     assert env["CHROMA_HOST"] == "chroma"
     for volume in ("redis-data", "chroma-data", "api-data"):
         assert volume in compose["volumes"]
+    # the API binds beyond loopback only with keys; its readiness covers Redis and Chroma
+    assert env["AGENTREC_API_KEYS"].startswith("${AGENTREC_API_KEYS:?")
+    assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
 
 
 def test_dockerfile_copies_every_package_and_runs_the_service() -> None:

@@ -12,4 +12,5 @@ lint: setup
 	.venv/bin/mypy
 
 test: lint
+	@scripts/ensure_chromium.sh
 	.venv/bin/pytest

@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         if owned:
             await asyncio.to_thread(svc.start)
         security.install(app, settings, svc.redis.async_client())
+        svc.run_observer = lambda task, status: metrics.runs.labels(task, status).inc()
         app.state.service = svc
         try:
             yield

@@ -182,6 +182,8 @@ class Service:
         self._savers: list[RedisSaver] = []
         self._lock = threading.Lock()
         self._catalog_lock = threading.Lock()
+        self.run_observer: Callable[[str, str], None] | None = None
+        """Called with (task, status) when a run ends (the API counts runs with it)."""
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Service:
@@ -392,6 +394,8 @@ class Service:
                 )
             )
             writer.add(finished)
+            if self.run_observer is not None:
+                self.run_observer(request.task, finished["status"])
             await writer.flush(finish=True)
         yield finished
 

@@ -29,6 +29,9 @@ async def record_events(
     results = [
         EventResult(event_id=o.event_id, status=o.status, message=o.message) for o in outcomes
     ]
+    counter = request.app.state.metrics.events
+    for result in results:
+        counter.labels(result.status).inc()
     return EventBatchResponse(
         results=results,
         stored=sum(r.status == "stored" for r in results),

@@ -15,20 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-RUN_EVENT_TYPES = (
-    "run_started",
-    "agent_started",
-    "thought",
-    "action",
-    "observation",
-    "candidates",
-    "token",
-    "agent_finished",
-    "reflection",
-    "recommendations",
-    "error",
-    "run_finished",
-)
+from agents.trace import EVENT_TYPES
+
+RUN_EVENT_TYPES = ("run_started", *sorted(EVENT_TYPES), "run_finished")
+"""Every event type a run stream carries (the agents' own are `agents.trace.EVENT_TYPES`)."""
 
 
 class RunEvents:

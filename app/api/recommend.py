@@ -83,6 +83,18 @@ def _run_request(service: Service, body: RecommendationRequest) -> RunRequest:
     )
 
 
+def _recommendations(result: RunResult) -> RecommendationResponse:
+    output = _answer(result)
+    return RecommendationResponse(
+        recommendation_id=result.recommendation_id,
+        run_id=result.run_id,
+        items=[RecommendedItem(**i) for i in output["recommendations"]],
+        fallback_used=output["fallback_used"],
+        degraded=output["degraded"],
+        usage=output["usage"],
+    )
+
+
 def _answer(result: RunResult) -> dict[str, Any]:
     if result.error is not None:
         code = result.error.get("code", "internal_error")
@@ -103,15 +115,7 @@ async def recommend(
     present = presenter(service.toolbox(), body.fields, body.fallback)
     with service_errors():
         result = await service.run(_run_request(service, body), present=present)
-    output = _answer(result)
-    return RecommendationResponse(
-        recommendation_id=result.recommendation_id,
-        run_id=result.run_id,
-        items=[RecommendedItem(**i) for i in output["recommendations"]],
-        fallback_used=output["fallback_used"],
-        degraded=output["degraded"],
-        usage=output["usage"],
-    )
+    return _recommendations(result)
 
 
 @router.post(
@@ -221,22 +225,15 @@ async def rank(body: RankRequest, request: Request, _: Client) -> Recommendation
     )
     with service_errors():
         result = await service.run(run_request, present=presenter(service.toolbox()))
-    output = _answer(result)
-    return RecommendationResponse(
-        recommendation_id=result.recommendation_id,
-        run_id=result.run_id,
-        items=[RecommendedItem(**i) for i in output["recommendations"]],
-        fallback_used=output["fallback_used"],
-        degraded=output["degraded"],
-        usage=output["usage"],
-    )
+    return _recommendations(result)
 
 
-@router.post("/rate", response_model=RatingResponse, summary="Predict a user's rating.")
-async def rate(body: ItemRequest, request: Request, _: Client) -> RatingResponse:
+async def _item_task(
+    request: Request, body: ItemRequest, task: Literal["rate", "explain"]
+) -> tuple[RunResult, dict[str, Any]]:
     service = service_of(request)
     run_request = RunRequest(
-        task="rate",
+        task=task,
         user_id=body.user_id,
         session_id=body.session_id,
         item_id=body.item_id,
@@ -244,7 +241,12 @@ async def rate(body: ItemRequest, request: Request, _: Client) -> RatingResponse
     )
     with service_errors():
         result = await service.run(run_request)
-    output = _answer(result)
+    return result, _answer(result)
+
+
+@router.post("/rate", response_model=RatingResponse, summary="Predict a user's rating.")
+async def rate(body: ItemRequest, request: Request, _: Client) -> RatingResponse:
+    result, output = await _item_task(request, body, "rate")
     return RatingResponse(
         run_id=result.run_id,
         user_id=body.user_id,
@@ -257,17 +259,7 @@ async def rate(body: ItemRequest, request: Request, _: Client) -> RatingResponse
 
 @router.post("/explain", response_model=ExplanationResponse, summary="Why an item suits a user.")
 async def explain(body: ItemRequest, request: Request, _: Client) -> ExplanationResponse:
-    service = service_of(request)
-    run_request = RunRequest(
-        task="explain",
-        user_id=body.user_id,
-        session_id=body.session_id,
-        item_id=body.item_id,
-        context_strings=body.context,
-    )
-    with service_errors():
-        result = await service.run(run_request)
-    output = _answer(result)
+    result, output = await _item_task(request, body, "explain")
     return ExplanationResponse(
         run_id=result.run_id,
         user_id=body.user_id,

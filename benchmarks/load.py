@@ -65,57 +65,103 @@ class RunFailed(Exception):
 # -- the service under test ----------------------------------------------------------------
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    """Terminate, then kill if it does not exit in time."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
+
+
+def start_chroma(
+    path: Path, log: Path, timeout_s: float = 60.0
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`chroma run` on a free loopback port (needed by more than one worker)."""
+    from memory.redis_server import free_port
+
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("chroma")), "run", "--path", str(path)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"chroma run exited ({process.returncode}):\n{tail(log)}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).is_success:
+                return process, port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop_process(process)
+    raise RuntimeError(f"chroma run did not answer within {timeout_s:.0f} s:\n{tail(log)}")
+
+
 @contextmanager
-def local_service(workdir: Path, ready_timeout_s: float = 180.0) -> Iterator[dict[str, Any]]:
-    """`agentrec serve` on a free loopback port with its own redis-server; yields the URL,
-    the Redis URL and the pids to meter. Stops everything on exit (terminate, then kill)."""
+def local_service(
+    workdir: Path, workers: int = 1, chroma_server: bool = False, ready_timeout_s: float = 180.0
+) -> Iterator[dict[str, Any]]:
+    """`agentrec serve` on a free loopback port with its own redis-server (and a Chroma
+    server when asked or when `workers` > 1; else Chroma is embedded); yields the URL, the
+    Redis URL and the pids to meter. Stops everything on exit (terminate, then kill)."""
     from memory.redis_server import EmbeddedRedis, free_port
 
-    redis_server = EmbeddedRedis(workdir / "redis-external").start()
-    port = free_port()
     env = {
         name: value
         for name, value in os.environ.items()
         if not (name.endswith("_API_KEY") or name.startswith(("AGENTREC_", "CHROMA_")))
     }
-    env.update(
-        AGENTREC_DATA_DIR=str(workdir / "data"),
-        AGENTREC_RATE_LIMIT_PER_MINUTE="0",
-        AGENTREC_PRESET="offline",
-        AGENTREC_API_KEYS="",
-        REDIS_URL=redis_server.url,
-    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = workdir / "server.log"
     agentrec = Path(sys.executable).with_name("agentrec")
     command = [str(agentrec), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    log_path = workdir / "server.log"
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    command += ["--workers", str(workers)]
+    processes: list[subprocess.Popen[bytes]] = []
+    redis_server = EmbeddedRedis(workdir / "redis-external").start()
     try:
+        env.update(
+            AGENTREC_DATA_DIR=str(workdir / "data"),
+            AGENTREC_RATE_LIMIT_PER_MINUTE="0",
+            AGENTREC_PRESET="offline",
+            AGENTREC_API_KEYS="",
+            REDIS_URL=redis_server.url,
+        )
+        pids: dict[str, int] = {}
+        if chroma_server or workers > 1:
+            chroma, chroma_port = start_chroma(workdir / "chroma", workdir / "chroma.log")
+            processes.append(chroma)
+            env.update(CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(chroma_port))
+            pids["chroma"] = chroma.pid
+        with log_path.open("wb") as log:
+            server = subprocess.Popen(
+                command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        processes.insert(0, server)
         started = time.perf_counter()
         wait_ready(url, server, log_path, ready_timeout_s)
         startup_s = time.perf_counter() - started
         import redis
 
         client = redis.Redis.from_url(redis_server.url)
-        redis_pid = int(client.info("server")["process_id"])
+        pids.update(server=server.pid, redis=int(client.info("server")["process_id"]))
         client.close()
         yield {
             "url": url,
             "redis_url": redis_server.url,
-            "pids": {"server": server.pid, "redis": redis_pid},
+            "pids": pids,
             "startup_s": round(startup_s, 2),
             "log": log_path,
+            "chroma": "server" if "chroma" in pids else "embedded",
         }
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=20)
+        for process in processes:
+            stop_process(process)
         redis_server.stop()
 
 
@@ -495,48 +541,71 @@ async def run_all(
 ) -> dict[str, Any]:
     target = Target.from_url(url)
     await smoke(target)
-    print(f"recommendations: {args.clients} clients, {args.duration:.0f} s ({args.client})")
-    recommendations, item_ids = await recommendations_load(
-        target,
-        clients=args.clients,
-        duration_s=args.duration,
-        warmup_s=args.warmup,
-        client_kind=args.client,
-        pids=pids,
-        seed=args.seed,
-    )
-    print(f"streams: {args.streams} sequential, {args.streams} by {args.stream_clients} clients")
-    stream_figures = {
-        "sequential": await streams(target, args.streams, 1, args.seed),
-        "concurrent": await streams(target, args.streams, args.stream_clients, args.seed + 1),
-    }
-    await fill_item_ids(target, item_ids)
-    print(f"events: {args.events} distinct from {len(item_ids)} items, {args.clients} clients")
-    events_figures, events, tag = await send_events(
-        target,
-        count=args.events,
-        repeat_share=args.repeat_share,
-        batch_size=args.batch,
-        clients=args.clients,
-        item_ids=sorted(item_ids),
-        pids=pids,
-        seed=args.seed,
-    )
-    if redis_url:
-        events_figures["redis_event_log"] = count_logged_events(redis_url, events, tag)
-    else:
-        events_figures["redis_event_log"] = "not checked (give --redis-url)"
-    return {
-        "recommendations": recommendations,
-        "streams": stream_figures,
-        "events": events_figures,
-    }
+    figures: dict[str, Any] = {}
+    item_ids: set[str] = set()
+    if "recommendations" in args.phases:
+        print(f"recommendations: {args.clients} clients, {args.duration:.0f} s ({args.client})")
+        figures["recommendations"], item_ids = await recommendations_load(
+            target,
+            clients=args.clients,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            client_kind=args.client,
+            pids=pids,
+            seed=args.seed,
+        )
+    if "streams" in args.phases:
+        print(f"streams: {args.streams} sequential, {args.streams} by {args.stream_clients}")
+        figures["streams"] = {
+            "sequential": await streams(target, args.streams, 1, args.seed),
+            "concurrent": await streams(target, args.streams, args.stream_clients, args.seed + 1),
+        }
+    if "events" in args.phases:
+        await fill_item_ids(target, item_ids)
+        print(f"events: {args.events} distinct on {len(item_ids)} items, {args.clients} clients")
+        events_figures, events, tag = await send_events(
+            target,
+            count=args.events,
+            repeat_share=args.repeat_share,
+            batch_size=args.batch,
+            clients=args.clients,
+            item_ids=sorted(item_ids),
+            pids=pids,
+            seed=args.seed,
+        )
+        if redis_url:
+            events_figures["redis_event_log"] = count_logged_events(redis_url, events, tag)
+        else:
+            events_figures["redis_event_log"] = "not checked (give --redis-url)"
+        figures["events"] = events_figures
+    return figures
 
 
 def print_table(result: dict[str, Any]) -> None:
-    rec = result["recommendations"]
-    lat = rec["latency"]
     print()
+    if "recommendations" in result:
+        print_recommendations(result["recommendations"])
+    for name, figures in result.get("streams", {}).items():
+        first, finished = figures["to_run_started"], figures["to_run_finished"]
+        print(
+            f"{'stream, ' + name + ' (' + str(figures['clients']) + ' clients)':40} "
+            f"run_started p50 {first.get('p50_ms', 0):.1f} p99 {first.get('p99_ms', 0):.1f} ms; "
+            f"run_finished p50 {finished.get('p50_ms', 0):.1f} p99 "
+            f"{finished.get('p99_ms', 0):.1f} ms; errors {figures['errors'] or 'none'}"
+        )
+    if "events" in result:
+        ev = result["events"]
+        print(
+            f"{'POST /v1/events':40} {ev['events_per_s']:8.1f} events/s "
+            f"(batch p50 {ev['batch_latency'].get('p50_ms', 0):.1f} ms, "
+            f"p99 {ev['batch_latency'].get('p99_ms', 0):.1f} ms)"
+        )
+        print(f"{'  answers':40} {ev['answered']}; exactly once: {ev['exactly_once_answers']}")
+        print(f"{'  Redis event log':40} {ev['redis_event_log']}")
+
+
+def print_recommendations(rec: dict[str, Any]) -> None:
+    lat = rec["latency"]
     print(f"{'POST /v1/recommendations':40} {rec['requests_per_s']:8.1f} req/s")
     print(
         f"{'  latency ms p50 / p90 / p99 / max':40} {lat.get('p50_ms', 0):8.1f} "
@@ -546,22 +615,6 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"{'  goals':40} {rec['goals']}")
     cpu = ", ".join(f"{k} {v['cores']:.2f}" for k, v in rec["cpu"].items())
     print(f"{'  CPU (cores busy)':40} {cpu}")
-    for name, figures in result["streams"].items():
-        first, finished = figures["to_run_started"], figures["to_run_finished"]
-        print(
-            f"{'stream, ' + name + ' (' + str(figures['clients']) + ' clients)':40} "
-            f"run_started p50 {first.get('p50_ms', 0):.1f} p99 {first.get('p99_ms', 0):.1f} ms; "
-            f"run_finished p50 {finished.get('p50_ms', 0):.1f} p99 "
-            f"{finished.get('p99_ms', 0):.1f} ms; errors {figures['errors'] or 'none'}"
-        )
-    ev = result["events"]
-    print(
-        f"{'POST /v1/events':40} {ev['events_per_s']:8.1f} events/s "
-        f"(batch p50 {ev['batch_latency'].get('p50_ms', 0):.1f} ms, "
-        f"p99 {ev['batch_latency'].get('p99_ms', 0):.1f} ms)"
-    )
-    print(f"{'  answers':40} {ev['answered']}; exactly once: {ev['exactly_once_answers']}")
-    print(f"{'  Redis event log':40} {ev['redis_event_log']}")
 
 
 def main() -> None:
@@ -578,18 +631,39 @@ def main() -> None:
     parser.add_argument("--repeat-share", type=float, default=0.1)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--phases",
+        type=lambda text: set(text.split(",")),
+        default={"recommendations", "streams", "events"},
+        help="Comma-separated subset of recommendations,streams,events (default: all).",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn workers of the started service."
+    )
+    parser.add_argument(
+        "--chroma-server",
+        action="store_true",
+        help="Run Chroma as a server (`chroma run`), not embedded (implied by --workers > 1).",
+    )
+    parser.add_argument("--server-pid", type=int, help="With --url: the server's pid, to meter.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     _use_uvloop()
     service: dict[str, Any] = {"url": args.url, "started_here": args.url is None}
     if args.url:
-        figures = asyncio.run(run_all(args, args.url, args.redis_url, {}))
+        pids = {"server": args.server_pid} if args.server_pid else {}
+        figures = asyncio.run(run_all(args, args.url, args.redis_url, pids))
     else:
         with (
             tempfile.TemporaryDirectory(prefix="agentrec-load-") as tmp,
-            local_service(Path(tmp)) as local,
+            local_service(Path(tmp), args.workers, args.chroma_server) as local,
         ):
-            service.update(url=local["url"], startup_s=local["startup_s"])
+            service.update(
+                url=local["url"],
+                startup_s=local["startup_s"],
+                workers=args.workers,
+                chroma=local["chroma"],
+            )
             try:
                 figures = asyncio.run(
                     run_all(args, local["url"], local["redis_url"], local["pids"])

@@ -348,8 +348,9 @@ def latency_figures(seconds: list[float]) -> dict[str, float]:
 
 
 class CpuMeter:
-    """CPU seconds used by some processes (this one included) over a phase, and their share
-    of one core over the phase's wall time (2.0 = two cores busy)."""
+    """CPU seconds used over a phase by this process (the load client) and by some others
+    with their children (uvicorn workers), and their share of one core over the phase's wall
+    time (2.0 = two cores busy)."""
 
     def __init__(self, pids: Mapping[str, int]) -> None:
         import psutil
@@ -363,10 +364,23 @@ class CpuMeter:
         self.figures: dict[str, dict[str, float]] = {}
 
     def _times(self) -> dict[str, float]:
+        """CPU seconds of each metered process and its children (e.g. uvicorn workers)."""
+        import psutil
+
         out = {}
         for name, process in self._processes.items():
-            times = process.cpu_times()
-            out[name] = times.user + times.system
+            total = 0.0
+            try:
+                family = [process]
+                if process.pid != os.getpid():  # the load client's children are the servers
+                    family += process.children(recursive=True)
+            except psutil.NoSuchProcess:
+                family = []
+            for member in family:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = member.cpu_times()
+                    total += times.user + times.system
+            out[name] = total
         return out
 
     def start(self) -> None:

@@ -336,6 +336,15 @@ def llm_user_profile(
         "stated_wishes": _intent_payload(intent),
         "attribute_vocabulary": vocabulary.small,
     }
+    if offline.memories:  # the user's own earlier statements and feedback (data, not orders)
+        payload["remembered_from_earlier_sessions"] = [
+            clean_text(m, MAX_SUMMARY_CHARS) for m in offline.memories
+        ]
+    if offline.affinities:
+        payload["current_affinities"] = {
+            name: dict(sorted(values.items(), key=lambda kv: -abs(kv[1]))[:10])
+            for name, values in offline.affinities.items()
+        }
     instructions = (
         "Profile this user. Affinities must use the attribute names and values of the "
         "vocabulary (or of the history items), with values from -1 to 1."

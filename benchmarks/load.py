@@ -613,7 +613,7 @@ def print_recommendations(rec: dict[str, Any]) -> None:
     )
     print(f"{'  errors':40} {rec['errors'] or 'none'}")
     print(f"{'  goals':40} {rec['goals']}")
-    cpu = ", ".join(f"{k} {v['cores']:.2f}" for k, v in rec["cpu"].items())
+    cpu = ", ".join(f"{k} {v['cores']:.2f}" for k, v in rec["cpu"].items() if " child " not in k)
     print(f"{'  CPU (cores busy)':40} {cpu}")
 
 
@@ -649,6 +649,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     _use_uvloop()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     service: dict[str, Any] = {"url": args.url, "started_here": args.url is None}
     if args.url:
         pids = {"server": args.server_pid} if args.server_pid else {}
@@ -672,7 +673,14 @@ def main() -> None:
                 print(tail(local["log"]), file=sys.stderr)
                 raise
     result = {
-        "machine": machine_info(),
+        "machine": {
+            **machine_info(),
+            "load_average_1_5_15_min": {
+                "before": load_before,
+                "after": [round(x, 2) for x in os.getloadavg()],
+            },
+        },
+        "command": " ".join(["python -m benchmarks.load", *sys.argv[1:]]),
         "service": service,
         "load_client": "raw asyncio HTTP/1.1 keep-alive (benchmarks.loadgen)"
         if args.client == "raw"

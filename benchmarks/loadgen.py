@@ -350,7 +350,8 @@ def latency_figures(seconds: list[float]) -> dict[str, float]:
 class CpuMeter:
     """CPU seconds used over a phase by this process (the load client) and by some others
     with their children (uvicorn workers), and their share of one core over the phase's wall
-    time (2.0 = two cores busy)."""
+    time (2.0 = two cores busy); also the whole machine's, and what other processes took
+    (a shared machine makes figures noisy: this says how much)."""
 
     def __init__(self, pids: Mapping[str, int]) -> None:
         import psutil
@@ -380,7 +381,11 @@ class CpuMeter:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     times = member.cpu_times()
                     total += times.user + times.system
+                    if member is not process:  # each worker too: is the load balanced?
+                        out[f"{name} child {member.pid}"] = times.user + times.system
             out[name] = total
+        busy = psutil.cpu_times()
+        out["whole machine"] = busy.user + busy.nice + busy.system + busy.irq + busy.softirq
         return out
 
     def start(self) -> None:
@@ -392,10 +397,22 @@ class CpuMeter:
         end = self._times()
         self.figures = {
             name: {
-                "cpu_s": round(end[name] - self._start[name], 2),
-                "cores": round((end[name] - self._start[name]) / wall, 2) if wall > 0 else 0.0,
+                "cpu_s": round(end[name] - self._start.get(name, 0.0), 2),
+                "cores": round((end[name] - self._start.get(name, 0.0)) / wall, 2)
+                if wall > 0
+                else 0.0,
             }
             for name in end
+        }
+        ours = sum(
+            figures["cpu_s"]
+            for name, figures in self.figures.items()
+            if name != "whole machine" and " child " not in name
+        )
+        other = self.figures["whole machine"]["cpu_s"] - ours
+        self.figures["other processes"] = {
+            "cpu_s": round(other, 2),
+            "cores": round(other / wall, 2) if wall > 0 else 0.0,
         }
 
     def __enter__(self) -> CpuMeter:

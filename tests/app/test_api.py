@@ -12,6 +12,7 @@ never reach it).
 from __future__ import annotations
 
 import secrets
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -222,6 +223,21 @@ def test_a_query_moves_the_answer_towards_the_asked_genre(client: httpx.Client) 
     assert comedies_asked >= 5
 
 
+def test_diversity_widens_the_genres_of_an_answer(client: httpx.Client) -> None:
+    catalog = Catalog(client)
+
+    def genre_count(user_id: str, diversity: float) -> int:
+        answer = recommend(client, user_id=user_id, count=10, diversity=diversity)
+        assert len(answer["items"]) == 10
+        return len(set().union(*(catalog.genres(i) for i in ids(answer))))
+
+    users = ["u001", "u003", "u100"]
+    focused = [genre_count(u, 0.0) for u in users]
+    varied = [genre_count(u, 1.0) for u in users]
+    assert all(v >= f for v, f in zip(varied, focused, strict=True))
+    assert sum(varied) > sum(focused)
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -276,6 +292,29 @@ def test_a_batch_of_mixed_events_and_its_repeats(client: httpx.Client) -> None:
     memories = client.get(f"/v1/users/{user}/memories").json()
     assert memories["events"] == 7  # the 6 stored for this user and the one new view
     assert set(memories["feedback_item_ids"]) <= set(shown)
+
+
+def test_concurrent_repeats_of_a_batch_are_stored_once(client: httpx.Client) -> None:
+    user = new_user()
+    shown = ids(recommend(client, user_id=user, count=3))
+    batch = [event("like", item_id, user_id=user) for item_id in shown]
+    answers: list[dict[str, Any]] = []
+
+    def send() -> None:
+        with httpx.Client(base_url=str(client.base_url), timeout=30) as own:
+            answers.append(post_events(own, batch))
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 6
+    assert sum(a["stored"] for a in answers) == len(batch)
+    assert sum(a["duplicates"] for a in answers) == 5 * len(batch)
+    memories = client.get(f"/v1/users/{user}/memories").json()
+    assert memories["events"] == len(batch)
+    assert sorted(memories["feedback_item_ids"]) == sorted(shown)
 
 
 def test_a_dislike_excludes_the_item_for_the_user(client: httpx.Client) -> None:
@@ -456,6 +495,22 @@ def test_a_body_over_the_limit_is_a_413(client: httpx.Client) -> None:
     error = error_body(response)
     assert error["code"] == "payload_too_large"
     assert error["details"]["max_bytes"] < len(padding)
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(client: httpx.Client) -> None:
+    """No Content-Length: the server counts the body while reading it."""
+
+    def body() -> Iterator[bytes]:
+        yield b'{"user_id": "u001", "query": "'
+        for _ in range(20):
+            yield b"x" * 60_000
+        yield b'"}'
+
+    response = client.post(
+        "/v1/recommendations", content=body(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert error_body(response)["code"] == "payload_too_large"
 
 
 def test_a_chat_message_over_4000_characters_is_a_422(client: httpx.Client) -> None:

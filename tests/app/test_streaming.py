@@ -16,6 +16,7 @@ each with its Chroma embedded in its own temp data directory:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -63,31 +64,31 @@ class Servers:
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     root = tmp_path_factory.mktemp("streaming")
-    redis_server = EmbeddedRedis(root / "redis").start()
-    llm = FakeOpenAIServer(default=Reply.error(503, "overloaded"), latency_s=LLM_LATENCY_S)
-    llm.start()
-    preset = root / "slow.toml"
-    preset.write_text(
-        "[context]\n"
-        'ranker_model = "openai:fake-model"\n'
-        'reflector_model = "openai:fake-model"\n'
-        f'base_url = "{llm.base_url}"\n'
-        "llm_max_retries = 0\n"
-        "llm_timeout_s = 30.0\n",
-        encoding="utf-8",
-    )
-    server = LiveServer(root / "data", {"REDIS_URL": redis_server.url})
-    slow_server = LiveServer(
-        root / "slow-data", {"AGENTREC_PRESET": str(preset), "REDIS_URL": redis_server.url}
-    )
-    try:
+    with contextlib.ExitStack() as stack:
+        redis_server = EmbeddedRedis(root / "redis").start()
+        stack.callback(redis_server.stop)
+        llm = FakeOpenAIServer(default=Reply.error(503, "overloaded"), latency_s=LLM_LATENCY_S)
+        llm.start()
+        preset = root / "slow.toml"
+        preset.write_text(
+            "[context]\n"
+            'ranker_model = "openai:fake-model"\n'
+            'reflector_model = "openai:fake-model"\n'
+            f'base_url = "{llm.base_url}"\n'
+            "llm_max_retries = 0\n"
+            "llm_timeout_s = 30.0\n",
+            encoding="utf-8",
+        )
+        server = LiveServer(root / "data", {"REDIS_URL": redis_server.url})
+        slow_server = LiveServer(
+            root / "slow-data", {"AGENTREC_PRESET": str(preset), "REDIS_URL": redis_server.url}
+        )
+        stack.callback(slow_server.stop)
+        stack.callback(server.stop)
+        # runs first: wakes the slow server's pending LLM calls, so it stops at once
+        stack.callback(llm.stop)
         start_all([server, slow_server])
         yield Servers(server, slow_server, redis_server, llm)
-    finally:
-        llm.stop()  # first: wakes the slow server's pending LLM calls so it stops at once
-        server.stop()
-        slow_server.stop()
-        redis_server.stop()
 
 
 @pytest.fixture()
@@ -192,13 +193,15 @@ def llm_calls(llm: FakeOpenAIServer) -> int:
 # -- the stream of a recommendation run ----------------------------------------------------
 def test_a_recommendation_stream_follows_the_event_contract(client: httpx.Client) -> None:
     before = time.time()
+    client.headers["X-Request-ID"] = "stream-contract-1"
     run = stream(
         client,
         "POST",
         "/v1/recommendations/stream",
-        body={"user_id": "u001", "count": 5, "fields": ["genres"]},
+        body={"user_id": "u001", "count": 5, "fields": ["genres"], "context": {"page": "home"}},
     )
     after = time.time()
+    assert run.headers["x-request-id"] == "stream-contract-1"
 
     assert run.status == 200
     assert run.headers["content-type"].startswith("text/event-stream")
@@ -208,6 +211,7 @@ def test_a_recommendation_stream_follows_the_event_contract(client: httpx.Client
     first, last = events[0], events[-1]
     assert first["type"] == "run_started" and first["task"] == "recommend"
     assert first["recommendation_id"]
+    assert first["user_id"] == "u001" and first["context"] == {"page": "home"}
     assert last["type"] == "run_finished" and last["status"] == "success"
     assert last["recommendation_id"] == first["recommendation_id"]
     assert before - 1 <= first["ts"] <= last["ts"] <= after + 1
@@ -373,7 +377,7 @@ def test_a_dropped_stream_cancels_its_run(servers: Servers, slow_client: httpx.C
     # A resume follows the run until it ends: at once, long before the Ranker's LLM call
     # (on its way when the client left) could have answered.
     resumed = replay(slow_client, run_id)
-    assert time.monotonic() - dropped_at < LLM_LATENCY_S
+    assert time.monotonic() - dropped_at < 2 * LLM_LATENCY_S
     assert resumed.status == 200
     assert_well_formed(resumed.frames, run_id)
     types = [e["type"] for e in resumed.events]
@@ -599,6 +603,47 @@ def test_a_dislike_reaches_an_anonymous_chat(client: httpx.Client) -> None:
     session_id = client.post("/v1/sessions", json={}).json()["session_id"]
     disliked, again = _dislike_first_and_ask_again(client, session_id, {"session_id": session_id})
     assert again and disliked not in again
+
+
+def musical_share(client: httpx.Client, run: Streamed) -> float:
+    """The share of a run's recommended items that are musicals (by GET /v1/items)."""
+    items = item_ids(run.events[-1]["output"]["recommendations"])
+    assert items
+    genres = [client.get(f"/v1/items/{i}").json()["attributes"]["genres"] for i in items]
+    return sum("Musical" in g for g in genres) / len(genres)
+
+
+def test_a_chat_answers_the_genre_asked(client: httpx.Client) -> None:
+    session_id = client.post("/v1/sessions", json={"user_id": "u041"}).json()["session_id"]
+    assert musical_share(client, chat(client, session_id, "a musical")) >= 0.5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server bug: after a chat turn is cancelled (POST /v1/runs/{id}/cancel or a dropped "
+    "stream), the next message on the session is not read: its run emits no Intent thought "
+    "and goes straight to the Ranker, i.e. the graph resumes the cancelled run from the "
+    "session's checkpoint (finished False, steps > 0, so the Manager neither resets nor "
+    "parses the message), and the reply answers the cancelled question ('a western')",
+)
+def test_a_cancelled_chat_turn_does_not_answer_the_next_message(
+    slow_client: httpx.Client,
+) -> None:
+    session_id = slow_client.post("/v1/sessions", json={"user_id": "u042"}).json()["session_id"]
+    path = f"/v1/sessions/{session_id}/messages?on_disconnect=continue"
+    with slow_client.stream("POST", path, json={"message": "a western"}) as response:
+        location = RUN_PATH.match(response.headers["content-location"])
+        assert location is not None
+        run_id = location.group(1)
+        for frame in read_sse(response):
+            if frame.is_event and frame.json().get("agent") == "Ranker":
+                break
+    cancel = slow_client.post(f"/v1/runs/{run_id}/cancel")
+    assert cancel.status_code == 202 and cancel.json()["status"] == "cancelling"
+    assert "recommendations" not in [e["type"] for e in replay(slow_client, run_id).events]
+
+    answer = chat(slow_client, session_id, "a musical")
+    assert musical_share(slow_client, answer) >= 0.5
 
 
 def test_sessions_and_traces_survive_a_restart_of_the_api(servers: Servers) -> None:

@@ -582,13 +582,26 @@ def test_chat_streams_the_reply_and_keeps_the_history(client: httpx.Client) -> N
     )
 
 
-def test_an_anonymous_chat_session(client: httpx.Client) -> None:
+def test_an_anonymous_chat_session_asks_back_then_recommends(client: httpx.Client) -> None:
     created = client.post("/v1/sessions", json={})
     assert created.status_code == 201 and created.json()["user_id"] is None
     session_id = created.json()["session_id"]
-    run = chat(client, session_id, "a horror film please")
-    assert_reply_streamed(run)
-    assert_turns(client, session_id, None, [("a horror film please", run)])
+
+    vague = chat(client, session_id, "hello there 👋")
+    finished = vague.events[-1]
+    assert finished["status"] == "success" and finished["output"]["recommendations"] == []
+    question = "".join(e["text"] for e in vague.events if e["type"] == "token")
+    assert question and question == finished["output"]["reply"]
+    assert "recommendations" not in [e["type"] for e in vague.events]
+
+    asked = chat(client, session_id, "une comédie drôle des années 90, a funny comedy")
+    assert_reply_streamed(asked)
+    assert_turns(
+        client,
+        session_id,
+        None,
+        [("hello there 👋", vague), ("une comédie drôle des années 90, a funny comedy", asked)],
+    )
 
 
 def _dislike_first_and_ask_again(

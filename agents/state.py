@@ -38,6 +38,9 @@ class InputState:
     """An anonymous visitor's session history, oldest first (used when user_id is unknown)."""
     history_timestamps: list[int] = field(default_factory=list)
     """Epoch seconds of `history_item_ids`, one each (optional)."""
+    run_id: str | None = None
+    """The caller's id for this run. On a thread, a new id always starts a fresh run, even
+    when the previous run was interrupted before it answered."""
 
 
 @dataclass(kw_only=True)
@@ -78,3 +81,5 @@ class State(InputState, OutputState):
     usage: Annotated[dict[str, Any], merge_usage] = field(default_factory=dict)
     finished: bool = False
     """Set when a run ends; the next run on the same thread starts from a clean blackboard."""
+    active_run_id: str | None = None
+    """The `run_id` the blackboard belongs to."""

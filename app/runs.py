@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from memory.short_term import AsyncTraceReader
@@ -64,21 +64,47 @@ class RunRegistry:
     def get(self, run_id: str) -> LiveRun | None:
         return self._runs.get(run_id)
 
-    def start(self, run_id: str, events: AsyncIterator[dict[str, Any]]) -> LiveRun:
-        """Run `events` (a service event stream) in its own task."""
+    def start(self, run_id: str, events: AsyncGenerator[dict[str, Any], None]) -> LiveRun:
+        """Run `events` (a service event stream) in its own task. Cancelling the task
+        cancels the run, which still ends with its `error` and `run_finished` events."""
         self._prune()
         run = LiveRun(run_id)
 
         async def pump() -> None:
             try:
-                async for event in events:
-                    await run._add(event)
+                try:
+                    async for event in events:
+                        await run._add(event)
+                except asyncio.CancelledError:
+                    # cancelled between two events: hand the cancellation to the run itself
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
+                    with contextlib.suppress(StopAsyncIteration, asyncio.CancelledError):
+                        await run._add(await events.athrow(asyncio.CancelledError()))
+                        async for event in events:
+                            await run._add(event)
             finally:
+                await events.aclose()
                 await run._close()
 
         run.task = asyncio.create_task(pump(), name=f"run-{run_id}")
         self._runs[run_id] = run
         return run
+
+    def forget_subject(self, user_id: str) -> int:
+        """Drop (and cancel) the runs of a user being forgotten; returns how many."""
+        mine = [
+            rid
+            for rid, run in self._runs.items()
+            if run.events
+            and user_id
+            in (run.events[0].get("user_id"), f"session:{run.events[0].get('session_id')}")
+        ]
+        for rid in mine:
+            self.cancel(rid)
+            del self._runs[rid]
+        return len(mine)
 
     def cancel(self, run_id: str) -> bool:
         """Cancel a live run; False if it is not running here."""

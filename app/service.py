@@ -17,13 +17,14 @@ Both recover when the store is back, with no restart: clients reconnect on their
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import logging
 import threading
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -301,6 +302,7 @@ class Service:
             candidate_item_ids=request.candidate_item_ids,
             item_id=request.item_id,
             history_item_ids=request.history_item_ids,
+            run_id=request.run_id,
         )
 
     async def stream_run(
@@ -309,7 +311,8 @@ class Service:
         *,
         thread_id: str | None = None,
         present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+        on_finish: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """The run's events as they happen, `run_started` first and `run_finished` last;
         each is persisted to the run's trace stream (once per graph step).
 
@@ -318,9 +321,9 @@ class Service:
         and yielded (the API adds titles to items). Raises `InvalidInput` before the first
         event."""
         shown = present or (lambda event: event)
+        run_id = request.run_id = request.run_id or uuid.uuid4().hex
         payload = self._check(request)
         context = self.context(request.context)
-        run_id = request.run_id or uuid.uuid4().hex
         recommendation_id = request.recommendation_id or uuid.uuid4().hex
         events = RunEvents(run_id)
         writer = _TraceWriter(self.short_term, run_id)
@@ -339,7 +342,6 @@ class Service:
             context=request.context_strings,
         )
         writer.add(started)
-        yield started
         final: dict[str, Any] = {}
         failure: dict[str, Any] | None = None
         config: RunnableConfig = {"recursion_limit": 4 * context.max_steps + 10}
@@ -351,6 +353,7 @@ class Service:
         else:
             graph = self._stateless or build_graph().compile()
         try:
+            yield started
             stream = graph.astream(
                 payload,
                 config,
@@ -358,17 +361,22 @@ class Service:
                 stream_mode=["custom", "values"],
                 durability=durability,
             )
-            async for kind, part in graph_parts(stream):
-                if kind == "event":
-                    event = shown(events.from_agent(part))
-                    writer.add(event)
-                    yield event
-                else:
-                    final = part
-                    await writer.flush()
+            async with contextlib.aclosing(graph_parts(stream)) as parts:
+                async for kind, part in parts:
+                    if kind == "event":
+                        event = shown(events.from_agent(part))
+                        writer.add(event)
+                        yield event
+                    else:
+                        final = part
+                        await writer.flush()
         except asyncio.CancelledError:
+            # a cancelled run still ends with its error and run_finished events, for its
+            # live readers as for the stored trace; the cancellation is consumed here
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
             failure = {"code": "cancelled", "message": "the run was cancelled"}
-            raise
         except Unavailable as error:
             failure = {"code": "unavailable", "message": str(error)}
         except AgentrecError as error:
@@ -380,8 +388,7 @@ class Service:
             if failure is not None:
                 error_event = events.make("error", recoverable=False, **failure)
                 writer.add(error_event)
-                if failure["code"] != "cancelled":
-                    yield error_event
+                yield error_event
             output = self._output(final)
             if writer.failed and SHORT_TERM not in output["degraded"]:
                 output["degraded"].append(SHORT_TERM)
@@ -397,6 +404,8 @@ class Service:
             if self.run_observer is not None:
                 self.run_observer(request.task, finished["status"])
             await writer.flush(finish=True)
+            if on_finish is not None:
+                await on_finish(finished)
         yield finished
 
     @staticmethod
@@ -438,46 +447,43 @@ class Service:
     def create_session(self, user_id: str | None = None) -> tuple[str, str]:
         """A new chat session; returns (session_id, owner). An anonymous visitor's session
         is owned by `session:<its id>`."""
-        owner = user_id or f"{ANONYMOUS_PREFIX}{uuid.uuid4().hex}"
-        session_id = self.short_term.create_session(owner)
+        session_id = uuid.uuid4().hex
+        owner = user_id or f"{ANONYMOUS_PREFIX}{session_id}"
+        self.short_term.create_session(owner, session_id)
         return session_id, owner
 
     def session_turns(self, session_id: str, limit: int | None = None) -> list[Turn]:
         return self.short_term.turns(session_id, limit)
 
-    async def stream_chat(
+    async def open_chat(
         self,
         session_id: str,
         message: str,
         context: dict[str, str] | None = None,
         present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         run_id: str | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """A chat turn: the user's message joins the session, the run streams, the reply
-        (with the recommended ids) joins the session. Raises `SessionNotFound` or
-        `MemoryUnavailable` before the first event."""
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Start a chat turn: the user's message joins the session (raises `SessionNotFound`
+        or `MemoryUnavailable` here); returns the run's event stream, at whose end the reply
+        (with the recommended ids) joins the session."""
         owner = await asyncio.to_thread(self.short_term.session_owner, session_id)
         await asyncio.to_thread(self.short_term.append_turn, session_id, "user", message)
+        anonymous = owner.startswith(ANONYMOUS_PREFIX)
         request = RunRequest(
             task="chat",
-            user_id=None if owner.startswith(ANONYMOUS_PREFIX) else owner,
-            session_id=owner.removeprefix(ANONYMOUS_PREFIX)
-            if owner.startswith(ANONYMOUS_PREFIX)
-            else session_id,
+            user_id=None if anonymous else owner,
+            session_id=owner.removeprefix(ANONYMOUS_PREFIX) if anonymous else session_id,
             message=message,
             context_strings=context or {},
             run_id=run_id,
         )
-        finished: dict[str, Any] | None = None
-        async for event in self.stream_run(request, thread_id=session_id, present=present):
-            if event["type"] == "run_finished":
-                finished = event
-            yield event
-        if finished is not None:
+
+        async def finish(finished: dict[str, Any]) -> None:
             output = finished["output"]
             meta = {
                 "run_id": finished["run_id"],
                 "recommendation_id": finished["recommendation_id"],
+                "status": finished["status"],
                 "item_ids": [r["item_id"] for r in output["recommendations"]],
             }
             try:
@@ -487,6 +493,17 @@ class Service:
             except Unavailable as error:
                 log.warning("session %s: reply not saved: %s", session_id, error)
             await asyncio.to_thread(self._remember_statement, owner, message, session_id)
+
+        return self.stream_run(request, thread_id=session_id, present=present, on_finish=finish)
+
+    async def stream_chat(
+        self, session_id: str, message: str, context: dict[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A chat turn's events (see `open_chat`)."""
+        events = await self.open_chat(session_id, message, context)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
 
     def _remember_statement(self, owner: str, message: str, session_id: str) -> None:
         """A chat message becomes a stated preference in long-term memory (best effort)."""

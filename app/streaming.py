@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -40,7 +40,7 @@ class RunEvents:
 
 async def graph_parts(
     stream: AsyncIterator[Any],
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
     """("event", trace event) for each custom part, ("values", state) for each state."""
     async for mode, part in stream:
         if mode == "custom" and isinstance(part, Mapping) and "type" in part:

@@ -186,8 +186,12 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
     box = _box(runtime)
     trace = Tracer(runtime.stream_writer, "Manager")
     update: dict[str, Any] = {"steps": 1}
-    if state.finished:  # a new run on a thread that already answered: start afresh
+    interrupted = state.run_id is not None and state.run_id != state.active_run_id
+    if state.finished or (interrupted and state.steps > 0):
+        # a new run on a thread that answered (or whose last run was cut short): start afresh
         state, update = _fresh_run(state)
+    if state.run_id != state.active_run_id:
+        update["active_run_id"] = state.run_id
     if state.steps == 0:
         _check_input(state, box)
         memory = _memory(runtime)

@@ -369,11 +369,12 @@ class ShortTermMemory:
 
     # -- sessions ------------------------------------------------------------------------
     @_redis_errors_as_unavailable
-    def create_session(self, user_id: str) -> str:
-        """A new session owned by `user_id`; returns its id."""
+    def create_session(self, user_id: str, session_id: str | None = None) -> str:
+        """A new session owned by `user_id` (with the given id, or a new one); returns its
+        id."""
         if not user_id:
             raise ValueError("user_id must not be empty")
-        session_id = uuid.uuid4().hex
+        session_id = session_id or uuid.uuid4().hex
         now = time.time()
         index = self.user_sessions_key(user_id)
         pipe = self.client.pipeline(transaction=False)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from app.api.common import call, service_of
+from app.api.common import call, runs_of, service_of
 from app.errors import ApiError
 from app.schemas import (
     ID_PATTERN,
@@ -60,6 +60,7 @@ async def forget_user(
 ) -> ForgetOut:
     service = service_of(request)
     deleted = await call(service.forget_user, user_id)
+    deleted["live_runs"] = runs_of(request).forget_subject(user_id)
     return ForgetOut(user_id=user_id, deleted=deleted)
 
 

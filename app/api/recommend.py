@@ -3,7 +3,9 @@ stream with Last-Event-ID, cancel)."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -144,7 +146,10 @@ async def recommend_stream(
 
 
 def start_streamed_run(
-    request: Request, events: Any, run_request: RunRequest, on_disconnect: str
+    request: Request,
+    events: AsyncGenerator[dict[str, Any], None],
+    run_request: RunRequest,
+    on_disconnect: str,
 ) -> EventSourceResponse:
     """Run `events` as a live run and stream it; the client's departure cancels the run
     unless it asked `on_disconnect=continue`."""
@@ -177,7 +182,7 @@ async def resume_stream(
 ) -> EventSourceResponse:
     after = 0
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit():
+        if not re.fullmatch(r"[0-9]{1,18}", last_event_id.strip()):
             raise ApiError(422, "invalid_request", "Last-Event-ID must be an event id (a seq)")
         after = int(last_event_id.strip())
     live = runs_of(request).get(run_id)

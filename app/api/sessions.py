@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from sse_starlette import EventSourceResponse
 
-from app.api.common import call, presenter, service_of
+from app.api.common import call, presenter, service_errors, service_of
 from app.api.recommend import SSE_RESPONSE, start_streamed_run
 from app.schemas import MessageRequest, SessionCreated, SessionOut, SessionRequest, TurnOut
 from app.security import Principal, require_client
@@ -58,13 +58,13 @@ async def post_message(
     on_disconnect: Annotated[Literal["cancel", "continue"], Query()] = "cancel",
 ) -> EventSourceResponse:
     service = service_of(request)
-    await call(service.short_term.session_owner, session_id)  # 404 before the 200
     run_id = uuid.uuid4().hex
-    events = service.stream_chat(
-        session_id,
-        body.message,
-        context=body.context,
-        present=presenter(service.toolbox()),
-        run_id=run_id,
-    )
+    with service_errors():  # a missing session or Redis outage is a 4xx/503 before the 200
+        events = await service.open_chat(
+            session_id,
+            body.message,
+            context=body.context,
+            present=presenter(service.toolbox()),
+            run_id=run_id,
+        )
     return start_streamed_run(request, events, RunRequest(run_id=run_id), on_disconnect)

@@ -15,6 +15,7 @@ import pytest
 
 from agents.feedback import feedback_effect
 from agents.memory import LONG_TERM, SHORT_TERM
+from app.runs import RunRegistry
 from app.service import EventIn, RunRequest, RunResult, Service
 from core.settings import Settings
 from memory.connection import MemoryUnavailable
@@ -274,3 +275,49 @@ def test_chroma_outage_degrades_then_recovers_without_restart(
             assert any(e.get("memories") for e in back.events)
     finally:
         chroma.stop()
+
+
+def test_an_anonymous_session_remembers_under_its_own_id(service: Service) -> None:
+    session_id, owner = service.create_session(None)
+    assert owner == f"session:{session_id}"
+    item = service.toolbox().dataset.items[5].item_id
+    service.record_events([EventIn("anon-1", "dislike", item, session_id=session_id)])
+    assert service.short_term.user_state(owner).excluded == {item}
+
+
+def test_a_cancelled_run_still_ends_with_error_and_run_finished(service: Service) -> None:
+    """Cancelling a live run (app.runs) lets the run end itself: its readers get `error`
+    (cancelled) and `run_finished`, even when the cancellation lands in the pump between
+    two events rather than inside the graph run (tests/app/test_streaming.py cancels
+    slow LLM runs in flight)."""
+    where = "between two events"
+
+    async def cancel_midway() -> list[dict[str, Any]]:
+        registry = RunRegistry()
+        request = RunRequest(user_id=DEMO_USER_ID)
+        live = registry.start("cancel-" + where.replace(" ", "-"), service.stream_run(request))
+        original = live._add
+
+        async def slow_add(event: dict[str, Any]) -> None:
+            await original(event)
+            if event.get("agent") == "Ranker":
+                await asyncio.sleep(10)  # the pump is here when the cancel comes
+
+        live._add = slow_add  # type: ignore[method-assign]
+        seen: list[dict[str, Any]] = []
+        async for event in live.follow():
+            seen.append(event)
+            if event.get("agent") == "Ranker" and len(seen) < 1000:
+                await asyncio.sleep(0.05)
+                assert registry.cancel(live.run_id)
+                seen.append({"type": "(cancel)"})
+        return seen
+
+    events = asyncio.run(cancel_midway())
+    assert {"type": "(cancel)"} in events
+    assert [e["type"] for e in events[-2:]] == ["error", "run_finished"]
+    assert events[-2]["code"] == "cancelled" and events[-1]["status"] == "error"
+    real = [e for e in events if "seq" in e]
+    assert [e["seq"] for e in real] == list(range(1, len(real) + 1))
+    stored = service.short_term.replay(real[0]["run_id"])
+    assert [e["seq"] for e in stored] == [e["seq"] for e in real]

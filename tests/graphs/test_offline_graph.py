@@ -164,3 +164,35 @@ def test_a_second_run_on_the_same_thread_starts_afresh(box: Toolbox) -> None:
         r.item_id for r in first["recommendations"]
     ]
     assert second["completed"].count("Ranker") == 1
+
+
+def test_a_new_run_id_restarts_a_thread_whose_last_run_was_cut_short(box: Toolbox) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graphs.recommend import build_graph
+
+    app = build_graph().compile(checkpointer=InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "cut"}}
+    first = InputState(
+        task="chat", user_id=DEMO_USER_ID, message="a western", count=3, run_id="run-1"
+    )
+    for part in app.stream(first, config, context=Context(), stream_mode="custom"):
+        if part["agent"] == "Ranker":  # walk away mid-run: the checkpoint is half done
+            break
+    cut = app.get_state(config).values
+    assert not cut.get("finished", False) and cut["steps"] > 0
+
+    second = InputState(
+        task="chat", user_id=DEMO_USER_ID, message="a musical", count=3, run_id="run-2"
+    )
+    thoughts = [
+        part["text"]
+        for part in app.stream(second, config, context=Context(), stream_mode="custom")
+        if part["type"] == "thought"
+    ]
+    out = app.get_state(config).values
+    assert any(t.startswith("Intent:") and "Musical" in t for t in thoughts)
+    for item in out["recommendations"]:
+        genres = box.dataset.items[box.dataset.item_index[item.item_id]].attributes["genres"]
+        assert "Musical" in genres
+    assert out["active_run_id"] == "run-2" and out["completed"].count("Ranker") == 1

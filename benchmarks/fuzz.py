@@ -14,7 +14,8 @@ known ids part of the time (demo users, catalog items, an open chat session, a f
 so the 200 paths are reached, not only the 404s. Every response is checked:
 
 - `server_error`: a 5xx (schemathesis `not_a_server_error`; 503 included, the service is
-  healthy during the run), or the connection failing;
+  healthy during the run), or the connection failing; `known_bug` instead when the case
+  reproduces one of `KNOWN_BUGS` (reported, not fixed yet; see `known_bug`);
 - `hang`: a body (an SSE stream) not complete within `stream_timeout_s`;
 - `response_schema`, `content_type`: the body and its media type against the OpenAPI;
 - `undocumented_status`: a status the operation does not document (`status_code_conformance`);
@@ -76,8 +77,8 @@ ERROR_KINDS = (
 `known_bug` predicate explains (a bug already reported), kept apart from new ones."""
 
 SECURITY_HEADERS = frozenset({"Authorization", "X-API-Key"})
-KnownBug = Callable[[Any], "str | None"]
-"""Given a case that got a 5xx: the reported bug it reproduces, or None."""
+KnownBugPredicate = Callable[[Any], "str | None"]
+"""Given a case that got a 5xx: the name of the reported bug it reproduces, or None."""
 
 KNOWN_USERS = ("u001", "u002", "u017", "u150", "u300")
 """Demo catalog users the valid cases borrow."""
@@ -143,6 +144,14 @@ class OperationStats:
     statuses: Counter[int] = field(default_factory=Counter)
     seconds: float = 0.0
     request_seconds: float = 0.0
+    unsendable: int = 0
+    """Cases the HTTP client refused to send (e.g. a header it cannot encode)."""
+
+    def count(self, case: Any) -> None:
+        self.cases += 1
+        positive = case.meta is None or case.meta.generation.mode.is_positive
+        self.positive += positive
+        self.negative += not positive
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -152,6 +161,7 @@ class OperationStats:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "seconds": round(self.seconds, 2),
             "request_seconds": round(self.request_seconds, 2),
+            "unsendable": self.unsendable,
         }
 
 
@@ -223,12 +233,101 @@ class FuzzReport:
             "operations": len(self.operations),
             "server_errors": self.server_errors,
             "known_bug_errors": self.known_bug_errors,
+            "known_bugs": {f.title: f.occurrences for f in self.of_kind("known_bug")},
             "hangs": self.hangs,
             "findings_by_kind": dict(Counter(f.kind for f in self.findings.values())),
             "seconds": round(self.seconds, 1),
             "by_operation": {k: v.as_dict() for k, v in self.operations.items()},
             "findings": [f.as_dict() for f in self.findings.values()],
         }
+
+
+# -- bugs the fuzzer found, reported, not fixed yet ----------------------------------------
+@dataclass(frozen=True)
+class KnownBug:
+    """A reported bug and its minimal reproducer (`{run_id}`/`{item_id}` in `path` stand
+    for existing ids)."""
+
+    name: str
+    reason: str
+    method: str
+    path: str
+    body: Any = None
+    headers: dict[str, str] | None = None
+
+
+KNOWN_BUGS = (
+    KnownBug(
+        "item-attribute-empty-name",
+        "PUT /v1/items: an attribute named '' reaches Chroma's metadata (InvalidArgumentError) "
+        "-> 500, after the catalog change was saved",
+        "PUT",
+        "/v1/items/{item_id}",
+        {"title": "t", "attributes": {"": ["x"]}},
+    ),
+    KnownBug(
+        "item-attribute-dollar-name",
+        "PUT /v1/items: an attribute named '$...' reaches Chroma's metadata "
+        "(InvalidArgumentError) -> 500, after the catalog change was saved",
+        "PUT",
+        "/v1/items/{item_id}",
+        {"title": "t", "attributes": {"$a": ["x"]}},
+    ),
+    KnownBug(
+        "item-attribute-lone-surrogate",
+        "PUT /v1/items: a lone surrogate in an attribute name or value passes validation, "
+        "then save_catalog cannot encode it (UnicodeEncodeError) -> 500",
+        "PUT",
+        "/v1/items/{item_id}",
+        {"title": "t", "attributes": {"a": ["\ud800"]}},
+    ),
+    KnownBug(
+        "ingest-long-path",
+        "POST /v1/admin/ingest: a path component over 255 bytes raises OSError "
+        "(File name too long) -> 500",
+        "POST",
+        "/v1/admin/ingest",
+        {"format": "csv", "path": "a" * 256},
+    ),
+)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def known_bug(case: Any) -> str | None:
+    """The name of the reported bug a case that got a 5xx reproduces, or None."""
+    label = case.operation.label
+    body = case.body if isinstance(case.body, dict) else {}
+    if label == "PUT /v1/items/{item_id}" and isinstance(body.get("attributes"), dict):
+        attributes = body["attributes"]
+        if "" in attributes:
+            return "item-attribute-empty-name"
+        if any(name.startswith("$") for name in attributes):
+            return "item-attribute-dollar-name"
+        if any(_has_surrogate(text) for text in _strings(attributes)):
+            return "item-attribute-lone-surrogate"
+    path = body.get("path") if label == "POST /v1/admin/ingest" else None
+    if isinstance(path, str) and any(_bytes(part) > 255 for part in path.split("/")):
+        return "ingest-long-path"
+    return None
 
 
 # -- the fuzzer ------------------------------------------------------------------------------
@@ -437,7 +536,7 @@ class Fuzzer:
         stream_timeout_s: float = 30.0,
         max_body_bytes: int = 4_000_000,
         open_service: bool = True,
-        known_bug: KnownBug | None = None,
+        known_bug: KnownBugPredicate | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
         import schemathesis
@@ -590,10 +689,6 @@ class Fuzzer:
 
         label = case.operation.label
         stats = self.report.operations.setdefault(label, OperationStats())
-        stats.cases += 1
-        positive = case.meta is None or case.meta.generation.mode.is_positive
-        stats.positive += positive
-        stats.negative += not positive
         try:
             reproducer = case.as_curl_command()
         except Exception as error:  # a case schemathesis cannot print
@@ -601,15 +696,17 @@ class Fuzzer:
         sent = time.perf_counter()
         try:
             exchange = self._send(case)
-        except requests.exceptions.InvalidHeader:
-            stats.statuses[0] += 1  # a header requests refuses to send: never reached the server
+        except (requests.exceptions.InvalidHeader, UnicodeError):
+            stats.unsendable += 1  # a header requests refuses to send: never reached the server
             return
         except requests.exceptions.RequestException as error:
+            stats.count(case)
             stats.statuses[-1] += 1
             self.report.record(
                 Finding("server_error", label, type(error).__name__, None, reproducer, str(error))
             )
             return
+        stats.count(case)
         response = exchange.response
         stats.request_seconds += time.perf_counter() - sent
         stats.statuses[response.status_code] += 1
@@ -657,8 +754,8 @@ class Fuzzer:
         if is_stream and exchange.complete:
             resumed_after = None
             if case.operation.method.upper() == "GET":
-                last = (case.headers or {}).get("Last-Event-ID")
-                resumed_after = int(str(last).strip()) if last is not None else 0
+                last = str((case.headers or {}).get("Last-Event-ID") or "0").strip()
+                resumed_after = int(last) if last.isascii() and last.isdigit() else 0
             problem = sse_problem(response, resumed_after, new_run=case.method.upper() == "POST")
             if problem is not None:
                 found("sse", problem)
@@ -795,6 +892,7 @@ def main(argv: list[str] | None = None) -> int:
             coverage=not args.no_coverage,
             known=discover_known_ids(url),
             stream_timeout_s=args.stream_timeout,
+            known_bug=known_bug,
             log=print,
         )
         return fuzzer.run()

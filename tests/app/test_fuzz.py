@@ -5,30 +5,31 @@ embedded Redis and Chroma) gets schemathesis' coverage cases and `EXAMPLES` gene
 per operation and mode, seeded (see `benchmarks.fuzz` for the checks; the benchmark runs
 the same fuzz longer). The summary line is printed: run with `-s` or `-rA` to see it.
 
-Bugs the fuzzer found are listed in `KNOWN_BUGS` with a minimal reproducer each: their 5xx
-are counted apart (so that a new server error still fails the test) and
+Bugs the fuzzer found are listed in `benchmarks.fuzz.KNOWN_BUGS` with a minimal reproducer
+each: their 5xx are counted apart (so that a new server error still fails the test) and
 `test_known_bug_is_fixed` is an xfail for each until it is fixed. When one is fixed, its
-xfail passes (strict): remove it from `KNOWN_BUGS`.
+xfail passes (strict): remove it from `KNOWN_BUGS` and from `known_bug`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from benchmarks.fuzz import (
     DEFAULT_SEED,
+    KNOWN_BUGS,
     Finding,
     Fuzzer,
     FuzzReport,
+    KnownBug,
     KnownIds,
     discover_known_ids,
     error_model_problem,
+    known_bug,
     local_service,
     parse_sse,
     sse_problem,
@@ -45,103 +46,6 @@ SSE_OPERATIONS = (
 UNDOCUMENTED_BUT_EXPECTED = {400, 404}
 """Statuses the error model defines (400 invalid_json, 404 *_not_found) that the OpenAPI
 does not list per operation yet; any other undocumented status fails the test."""
-
-
-# -- bugs found by the fuzzer, reported, not fixed yet ---------------------------------------
-@dataclass(frozen=True)
-class KnownBug:
-    name: str
-    reason: str
-    method: str
-    path: str
-    body: Any = None
-    headers: dict[str, str] | None = None
-
-
-KNOWN_BUGS = (
-    KnownBug(
-        "item-attribute-empty-name",
-        "PUT /v1/items: an attribute named '' reaches Chroma's metadata (InvalidArgumentError) "
-        "-> 500, after the catalog change was saved",
-        "PUT",
-        "/v1/items/{item_id}",
-        {"title": "t", "attributes": {"": ["x"]}},
-    ),
-    KnownBug(
-        "item-attribute-dollar-name",
-        "PUT /v1/items: an attribute named '$...' reaches Chroma's metadata "
-        "(InvalidArgumentError) -> 500, after the catalog change was saved",
-        "PUT",
-        "/v1/items/{item_id}",
-        {"title": "t", "attributes": {"$a": ["x"]}},
-    ),
-    KnownBug(
-        "item-attribute-lone-surrogate",
-        "PUT /v1/items: a lone surrogate in an attribute name or value passes validation, "
-        "then save_catalog cannot encode it (UnicodeEncodeError) -> 500",
-        "PUT",
-        "/v1/items/{item_id}",
-        {"title": "t", "attributes": {"a": ["\ud800"]}},
-    ),
-    KnownBug(
-        "ingest-long-path",
-        "POST /v1/admin/ingest: a path component over 255 bytes raises OSError "
-        "(File name too long) -> 500",
-        "POST",
-        "/v1/admin/ingest",
-        {"format": "csv", "path": "a" * 256},
-    ),
-    KnownBug(
-        "resume-non-ascii-digit",
-        "GET /v1/runs/{id}/stream: Last-Event-ID '²' passes str.isdigit() but int() "
-        "refuses it (ValueError) -> 500",
-        "GET",
-        "/v1/runs/{run_id}/stream",
-        headers={"Last-Event-ID": "²"},
-    ),
-)
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(key)
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
-
-
-def _bytes(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
-def known_bug(case: Any) -> str | None:
-    """The name of the reported bug a case that got a 5xx reproduces, or None."""
-    label = case.operation.label
-    body = case.body if isinstance(case.body, dict) else {}
-    if label == "PUT /v1/items/{item_id}" and isinstance(body.get("attributes"), dict):
-        attributes = body["attributes"]
-        if "" in attributes:
-            return "item-attribute-empty-name"
-        if any(name.startswith("$") for name in attributes):
-            return "item-attribute-dollar-name"
-        if any(_has_surrogate(text) for text in _strings(attributes)):
-            return "item-attribute-lone-surrogate"
-    path = body.get("path") if label == "POST /v1/admin/ingest" else None
-    if isinstance(path, str) and any(_bytes(part) > 255 for part in path.split("/")):
-        return "ingest-long-path"
-    if label == "GET /v1/runs/{run_id}/stream":
-        last = str((case.headers or {}).get("Last-Event-ID", "")).strip()
-        if last.isdigit() and not last.isascii():
-            return "resume-non-ascii-digit"
-    return None
 
 
 # -- the fuzz run --------------------------------------------------------------------------
@@ -289,3 +193,14 @@ def test_known_bug_is_fixed(bug: KnownBug, service_url: str, known_ids: KnownIds
             bug.method, service_url + path, json=bug.body, headers=bug.headers, timeout=60
         )
     assert response.status_code < 500, response.text
+
+
+def test_resume_with_a_non_ascii_digit_is_refused(service_url: str, known_ids: KnownIds) -> None:
+    """Found by the fuzzer (fixed): '²' passes str.isdigit() but not int()."""
+    response = requests.get(
+        f"{service_url}/v1/runs/{known_ids.runs[0]}/stream",
+        headers={"Last-Event-ID": "²"},
+        timeout=30,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"

@@ -538,30 +538,41 @@ def test_readiness_and_health(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def _request_count(metrics: str, route: str, status: str) -> float:
-    """agentrec_http_requests_total for `route` and `status` (prometheus_client's parser)."""
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples `name` whose labels include `labels` (prometheus_client's
+    parser reads the exposition text)."""
     total = 0.0
-    for family in text_string_to_metric_families(metrics):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            labels = sample.labels
-            if (
-                sample.name == "agentrec_http_requests_total"
-                and labels.get("route") == route
-                and labels.get("status") == status
-            ):
+            if sample.name == name and labels.items() <= sample.labels.items():
                 total += sample.value
     return total
 
 
-def test_metrics_count_requests(client: httpx.Client) -> None:
+def test_metrics_count_requests_runs_and_events(client: httpx.Client) -> None:
     before = client.get("/metrics")
     assert before.status_code == 200
     assert "agentrec_http_requests" in before.text
     for _ in range(3):
         client.get("/v1/items/no-such-item-1999")
+    user = new_user()
+    shown = ids(recommend(client, user_id=user, count=2))
+    like = event("like", shown[0], user_id=user)
+    post_events(client, [like, event("like", "no-such-item-1999", user_id=user)])
+    post_events(client, [like])
     after = client.get("/metrics").text
-    route = "/v1/items/{item_id}"
-    assert _request_count(after, route, "404") - _request_count(before.text, route, "404") == 3
+
+    def grew(name: str, **labels: str) -> float:
+        return metric(after, name, **labels) - metric(before.text, name, **labels)
+
+    requests = "agentrec_http_requests_total"
+    assert grew(requests, route="/v1/items/{item_id}", status="404") == 3
+    assert grew(requests, route="/v1/recommendations", status="200") == 1
+    assert grew(requests, route="/v1/events", status="202") == 2
+    assert grew("agentrec_runs_total", task="recommend", status="success") == 1
+    assert grew("agentrec_feedback_events_total", status="stored") == 1
+    assert grew("agentrec_feedback_events_total", status="rejected") == 1
+    assert grew("agentrec_feedback_events_total", status="duplicate") == 1
 
 
 def test_forgetting_a_user_removes_their_memories(client: httpx.Client) -> None:

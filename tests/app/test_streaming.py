@@ -279,6 +279,12 @@ def test_bad_input_gets_an_error_before_any_stream(
     assert error_body(response)["code"] == "invalid_request"
 
 
+def test_an_unknown_on_disconnect_mode_is_a_422(client: httpx.Client) -> None:
+    response = client.post("/v1/recommendations/stream?on_disconnect=never", json={"count": 2})
+    assert response.status_code == 422
+    assert error_body(response)["code"] == "invalid_request"
+
+
 def test_resume_errors_are_typed(client: httpx.Client) -> None:
     unknown = client.get(f"/v1/runs/{uuid.uuid4().hex}/stream")
     assert unknown.status_code == 404

@@ -651,10 +651,21 @@ def test_a_cancelled_chat_turn_does_not_answer_the_next_message(
                 break
     cancel = slow_client.post(f"/v1/runs/{run_id}/cancel")
     assert cancel.status_code == 202 and cancel.json()["status"] == "cancelling"
-    assert "recommendations" not in [e["type"] for e in replay(slow_client, run_id).events]
+    assert_cancelled(replay(slow_client, run_id).events)
 
     answer = chat(slow_client, session_id, "a musical")
     assert musical_share(slow_client, answer) >= 0.5
+    # the history stays in user/assistant pairs: the cancelled turn's answer is empty
+    turns = slow_client.get(f"/v1/sessions/{session_id}").json()["turns"]
+    reply = answer.events[-1]["output"]["reply"]
+    assert [(t["role"], t["text"]) for t in turns] == [
+        ("user", "a western"),
+        ("assistant", ""),
+        ("user", "a musical"),
+        ("assistant", reply),
+    ]
+    assert [t["meta"]["run_id"] for t in turns[1::2]] == [run_id, answer.run_id]
+    assert [t["meta"]["status"] for t in turns[1::2]] == ["error", "success"]
 
 
 def test_sessions_and_traces_survive_a_restart_of_the_api(servers: Servers) -> None:

@@ -464,6 +464,16 @@ def test_api_keys_and_roles(servers: Servers) -> None:
         header = c.get("/v1/items/alien-1979", headers={"X-API-Key": keys.client})
         assert header.status_code == 200
 
+        for method, path in [
+            ("GET", f"/v1/runs/{uuid.uuid4().hex}/stream"),
+            ("POST", f"/v1/runs/{uuid.uuid4().hex}/cancel"),
+            ("POST", "/v1/sessions"),
+            ("GET", "/v1/users/u001/memories"),
+        ]:
+            refused = c.request(method, path, json={} if method == "POST" else None)
+            assert refused.status_code == 401, (method, path)
+            assert error_body(refused)["code"] == "unauthorized"
+
         forbidden = c.delete("/v1/users/x", headers=bearer)
         assert forbidden.status_code == 403
         assert error_body(forbidden)["code"] == "forbidden"
@@ -479,7 +489,8 @@ def test_the_rate_limit_counts_per_key(servers: Servers) -> None:
         refused = c.get("/v1/items/alien-1979")
         assert refused.status_code == 429
         assert error_body(refused)["code"] == "rate_limited"
-        assert int(refused.headers["retry-after"]) >= 1
+        assert 1 <= int(refused.headers["retry-after"]) <= 60 // RATE_LIMIT
+        assert refused.headers["x-ratelimit-limit"] == str(RATE_LIMIT)
         other = c.get("/v1/items/alien-1979", headers={"X-API-Key": keys.admin})
         assert other.status_code == 200  # another key has its own budget
 

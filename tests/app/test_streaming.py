@@ -404,10 +404,9 @@ def test_a_dropped_stream_cancels_its_run(servers: Servers, slow_client: httpx.C
     run_id, frames = _drop_at_ranker(slow_client, "cancel")
     dropped_at = time.monotonic()
 
-    # A resume follows the run until it ends: at once, long before the Ranker's LLM call
-    # (on its way when the client left) could have answered.
+    # A resume follows the run until it ends: a run that went on would end with its
+    # recommendations, a cancelled one ends typed.
     resumed = replay(slow_client, run_id)
-    assert time.monotonic() - dropped_at < 2 * LLM_LATENCY_S
     assert resumed.status == 200
     assert_well_formed(resumed.frames, run_id)
     assert resumed.events[0]["type"] == "run_started"
@@ -456,7 +455,9 @@ def test_cancel_a_run_in_flight_after_an_idle_stream_got_heartbeats(
             heard.extend(frames_of)  # the stream ends: the run is over
             ended_after = time.monotonic() - cancelled_at
         assert waited < IDLE_LLM_LATENCY_S  # the heartbeat came while the run was idle
-        assert ended_after < IDLE_LLM_LATENCY_S / 2
+        # a run that went on would answer the Ranker's call first (about 3 s after the
+        # cancel) and then wait for the Reflector's
+        assert ended_after < IDLE_LLM_LATENCY_S - 1
         assert_cancelled(events_of(heard))
         again = slow_client.post(f"/v1/runs/{run_id}/cancel")
         assert again.status_code == 202 and again.json()["status"] == "finished"

@@ -51,6 +51,8 @@ LLM_LATENCY_S = 1.0
 """How long the fake LLM takes to answer (with a 503) each call of the slow server."""
 IDLE_LLM_LATENCY_S = 8.0
 """The fake LLM's latency while a stream must stay idle past a heartbeat (every 5 s)."""
+DEAD_RUN_WAIT_S = 9.0
+"""How long a follower waits for the end of a run whose process died (then it gives up)."""
 
 
 @dataclass
@@ -104,6 +106,8 @@ def client(server: LiveServer) -> Iterator[httpx.Client]:
 
 @pytest.fixture()
 def slow_client(servers: Servers) -> Iterator[httpx.Client]:
+    if servers.slow_server.process is None:  # a test killed it
+        servers.slow_server.start()
     with servers.slow_server.client() as c:
         yield c
 
@@ -698,3 +702,37 @@ def test_sessions_and_traces_survive_a_restart_of_the_api(servers: Servers) -> N
         assert resumed.events == streamed.events[5:]
         chat_replay = replay(b, first.run_id)
         assert chat_replay.events == first.events
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server bug: when the process running a run dies without shutting down (SIGKILL, "
+    "OOM, a crash), a resume on another process never ends: follow_stored (app/runs.py) "
+    "replays the stored events, then polls Redis for a run_finished that nobody will write "
+    "and sends heartbeats forever; nothing marks the run as lost",
+)
+def test_a_run_whose_process_died_ends_typed_for_a_follower(
+    servers: Servers, client: httpx.Client
+) -> None:
+    """(Runs last: it kills the slow server, which `slow_client` would start again.)"""
+    slow = servers.slow_server
+    with slow.client() as c:
+        run_id, frames = _drop_at_ranker(c, "continue")
+    assert slow.process is not None
+    slow.process.kill()
+    slow.stop()
+    last_id = [f for f in frames if f.is_event][-1].id
+    assert last_id is not None
+
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + DEAD_RUN_WAIT_S
+    path = f"/v1/runs/{run_id}/stream"
+    with client.stream("GET", path, headers={"Last-Event-ID": last_id}) as response:
+        assert response.status_code == 200
+        for frame in read_sse(response):  # heartbeats come every 5 s
+            if frame.is_event:
+                events.append(frame.json())
+            if time.monotonic() > deadline:
+                break
+    assert events, f"no event within {DEAD_RUN_WAIT_S} s of following a run whose process died"
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "error"

@@ -9,7 +9,9 @@ Without `--url` it starts the real service (`agentrec serve`, offline preset, no
 no rate limit) in a temporary data folder, on a redis-server it starts itself (so the event
 log can be counted in Redis afterwards) and embedded Chroma, and stops both at the end.
 The load client runs on the same machine: the raw asyncio client (`benchmarks.loadgen`) is
-the default because it takes far less CPU per request than httpx. Prints a table, writes JSON.
+the default because it takes far less CPU per request than httpx (0.26 vs 1.3 ms per request).
+The service runs this working tree's code: the JSON records the commit and whether service
+code has uncommitted changes. Prints a table, writes JSON.
 """
 
 from __future__ import annotations
@@ -646,10 +648,14 @@ def main() -> None:
         help="Run Chroma as a server (`chroma run`), not embedded (implied by --workers > 1).",
     )
     parser.add_argument("--server-pid", type=int, help="With --url: the server's pid, to meter.")
+    parser.add_argument(
+        "--code-note", help="Where the service code comes from, if not this git checkout."
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     _use_uvloop()
     load_before = [round(x, 2) for x in os.getloadavg()]
+    code = args.code_note or code_version()
     service: dict[str, Any] = {"url": args.url, "started_here": args.url is None}
     if args.url:
         pids = {"server": args.server_pid} if args.server_pid else {}
@@ -681,6 +687,7 @@ def main() -> None:
             },
         },
         "command": " ".join(["python -m benchmarks.load", *sys.argv[1:]]),
+        "code": code,
         "service": service,
         "load_client": "raw asyncio HTTP/1.1 keep-alive (benchmarks.loadgen)"
         if args.client == "raw"
@@ -690,6 +697,26 @@ def main() -> None:
     }
     print_table(result)
     write_json(args.out, result)
+
+
+def code_version() -> dict[str, Any] | str:
+    """The commit the service code comes from, and whether the working tree changes it (the
+    service runs the working tree, not the commit)."""
+    service_code = ["app", "agents", "graphs", "tools", "memory", "core", "recdata", "configs"]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "diff", "--quiet", "HEAD", "--", *service_code],
+            capture_output=True,
+        ).returncode
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return {"commit": commit, "uncommitted_service_changes": dirty != 0}
 
 
 def _use_uvloop() -> None:

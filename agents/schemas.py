@@ -79,6 +79,7 @@ class UserMemory(_Schema):
     excluded_item_ids: list[str] = Field(
         default_factory=list, description="items never to recommend again (dislikes)"
     )
+    memory_count: int = Field(default=0, description="long-term memories the user has")
 
 
 class ItemInsight(_Schema):

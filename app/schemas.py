@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 """User, session, item and event ids: 1-128 characters of letters, digits and . _ : @ -"""
@@ -12,8 +19,32 @@ ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 UserId = Field(default=None, pattern=ID_PATTERN, description="A known or new user id.")
 
 
+def _check_unicode(value: Any) -> None:
+    """Refuse text that cannot be stored (lone surrogates from escaped JSON, NUL)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_unicode(key)
+            _check_unicode(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_unicode(item)
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        _check_unicode(data)
+        return data
 
 
 class AttributeFilters(_Body):
@@ -225,11 +256,17 @@ class ItemOut(BaseModel):
     text: str
 
 
+AttributeName = Annotated[str, StringConstraints(pattern=r"^[^$#\s][^\s]{0,63}$")]
+AttributeValue = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class ItemIn(_Body):
     title: str = Field(min_length=1, max_length=500)
-    attributes: dict[str, list[str]] = Field(
+    attributes: dict[AttributeName, list[AttributeValue]] = Field(
         default_factory=dict,
         max_length=50,
+        description="attribute name (1-64 characters, no spaces, not starting with $ or #) "
+        "-> values",
         examples=[{"genres": ["Drama"], "year": ["1999"]}],
     )
     text: str = Field(default="", max_length=20_000, description="A description to search.")
@@ -267,3 +304,32 @@ class CancelOut(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "unavailable"]
     checks: dict[str, str]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["invalid_request"])
+    message: str
+    details: Any = None
+    request_id: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "The body is not valid JSON."),
+        (401, "No valid API key (when keys are configured)."),
+        (403, "The key's role may not do this."),
+        (404, "Not found (an unknown item, session or run)."),
+        (413, "The body is too large."),
+        (422, "The request is invalid; `details` lists the fields."),
+        (429, "Over the rate limit; retry after `Retry-After` seconds."),
+        (503, "Redis or Chroma is unavailable, or the service is starting."),
+    )
+}
+"""Error answers every /v1 operation may give, for the OpenAPI document."""

@@ -39,7 +39,7 @@ from agents.memory import SHORT_TERM, register_memory, unregister_memory
 from agents.schemas import TaskName, checkpoint_types
 from agents.state import InputState
 from agents.toolbox import Toolbox, get_toolbox, register_toolbox
-from app.streaming import RunEvents, graph_parts
+from app.streaming import RunEvents, graph_parts, to_plain
 from core.errors import AgentrecError, Unavailable
 from core.settings import Settings
 from graphs.recommend import build_graph
@@ -132,33 +132,57 @@ class EventOutcome:
 
 
 class _TraceWriter:
-    """Persists a run's events to its Redis trace stream, flushed once per graph step.
+    """Persists a run's events to its Redis trace stream: `run_started` at once, then what
+    is pending every `interval_s` (`autoflush`, also while a step waits on an LLM), and
+    everything at the end of the run. A fast offline run is written in two round trips.
 
-    A failed flush keeps its events and the next flush retries them (the store skips seqs
-    it already has); if Redis stays down the run goes on and is marked degraded."""
+    The first write also indexes the run under its user (for forgetting). A failed write
+    keeps its events and the next one retries them (the store skips seqs it already has);
+    if Redis stays down the run goes on and is marked degraded."""
 
-    def __init__(self, short_term: ShortTermMemory, run_id: str) -> None:
+    def __init__(
+        self,
+        short_term: ShortTermMemory,
+        run_id: str,
+        subject: str | None,
+        interval_s: float = 0.05,
+    ) -> None:
         self.short_term = short_term
         self.run_id = run_id
+        self.subject = subject
+        self.interval_s = interval_s
         self.pending: list[dict[str, Any]] = []
         self.failed = False
+        self._lock = asyncio.Lock()
 
     def add(self, event: dict[str, Any]) -> None:
         self.pending.append(event)
 
+    async def autoflush(self) -> None:
+        """Write what is pending at once (so a resume on another replica finds the run),
+        then every `interval_s`, until cancelled."""
+        while True:
+            if self.pending:
+                await self.flush()
+            await asyncio.sleep(self.interval_s)
+
     async def flush(self, finish: bool = False) -> None:
-        if not self.pending and not finish:
-            return
-        events, self.pending = self.pending, []
-        try:
-            await asyncio.to_thread(self._write, events, finish)
-        except Unavailable as error:
-            if not self.failed:
-                log.warning("run %s: trace not persisted: %s", self.run_id, error)
-            self.failed = True
-            self.pending = events + self.pending
+        async with self._lock:  # one write at a time, in seq order
+            events, self.pending = self.pending, []
+            if not events and not finish:
+                return
+            try:
+                await asyncio.to_thread(self._write, events, finish)
+            except Unavailable as error:
+                if not self.failed:
+                    log.warning("run %s: trace not persisted: %s", self.run_id, error)
+                self.failed = True
+                self.pending = events + self.pending
 
     def _write(self, events: list[dict[str, Any]], finish: bool) -> None:
+        if self.subject is not None:
+            self.short_term.add_user_run(self.subject, self.run_id)
+            self.subject = None
         if events:
             self.short_term.append_events(self.run_id, events)
         if finish:
@@ -326,13 +350,7 @@ class Service:
         context = self.context(request.context)
         recommendation_id = request.recommendation_id or uuid.uuid4().hex
         events = RunEvents(run_id)
-        writer = _TraceWriter(self.short_term, run_id)
-        subject = request.subject
-        if subject:
-            try:
-                await asyncio.to_thread(self.short_term.add_user_run, subject, run_id)
-            except Unavailable:
-                writer.failed = True
+        writer = _TraceWriter(self.short_term, run_id, request.subject or None)
         started = events.make(
             "run_started",
             recommendation_id=recommendation_id,
@@ -352,6 +370,7 @@ class Service:
             durability = "exit"
         else:
             graph = self._stateless or build_graph().compile()
+        autoflush = asyncio.create_task(writer.autoflush())
         try:
             yield started
             stream = graph.astream(
@@ -369,7 +388,7 @@ class Service:
                         yield event
                     else:
                         final = part
-                        await writer.flush()
+            final = to_plain(final)
         except asyncio.CancelledError:
             # a cancelled run still ends with its error and run_finished events, for its
             # live readers as for the stored trace; the cancellation is consumed here
@@ -403,6 +422,7 @@ class Service:
             writer.add(finished)
             if self.run_observer is not None:
                 self.run_observer(request.task, finished["status"])
+            autoflush.cancel()
             await writer.flush(finish=True)
             if on_finish is not None:
                 await on_finish(finished)
@@ -508,8 +528,8 @@ class Service:
     def _remember_statement(self, owner: str, message: str, session_id: str) -> None:
         """A chat message becomes a stated preference in long-term memory (best effort)."""
         try:
-            self.long_term().remember(
-                owner, "stated_preference", message, {"session_id": session_id}
+            self.memory.remember(
+                [(owner, "stated_preference", message, {"session_id": session_id})]
             )
         except Unavailable as error:
             log.warning("stated preference not remembered: %s", error)
@@ -551,7 +571,7 @@ class Service:
                     remembered.append((subject, note, record.event_id))
         if remembered:
             try:
-                self.long_term().remember_many(
+                self.memory.remember(
                     [(s, "feedback", text, {"event_id": eid}) for s, text, eid in remembered]
                 )
             except Unavailable as error:
@@ -612,7 +632,10 @@ class Service:
         from recdata.loaders import load_dataset
 
         name = check_name(name or self.catalog)
-        dataset = load_dataset(path, format, columns)
+        try:
+            dataset = load_dataset(path, format, columns)
+        except OSError as error:  # a path the system refuses (too long, unreadable...)
+            raise InvalidInput(f"cannot read {path[:200]!r}: {error.strerror or error}") from None
         with self._catalog_lock:
             save_catalog(dataset, self.settings.data_dir, name)
             active = name == self.catalog

@@ -41,24 +41,25 @@ class RunEvents:
 async def graph_parts(
     stream: AsyncIterator[Any],
 ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
-    """("event", trace event) for each custom part, ("values", state) for each state."""
+    """("event", trace event) for each custom part, ("values", state) for each state (as
+    the graph gives it: `to_plain` turns the one that matters into JSON-able data)."""
     async for mode, part in stream:
         if mode == "custom" and isinstance(part, Mapping) and "type" in part:
             yield "event", dict(part)
         elif mode == "values":
-            yield "values", _plain(part)
+            yield "values", part
 
 
-def _plain(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
     """State values as JSON-able data (pydantic models and dataclasses dumped)."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [to_plain(v) for v in value]
     if hasattr(value, "__dataclass_fields__"):
-        return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
+        return {k: to_plain(getattr(value, k)) for k in value.__dataclass_fields__}
     return value
 
 

@@ -320,7 +320,8 @@ def user_analyst(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if state.memory is not None and state.memory.preferences:
         profile = _with_preferences(box, profile, state.memory.preferences)
     memory = _memory(runtime)
-    if memory is not None and state.user_id and runtime.context.recall_k > 0:
+    has_memories = state.memory is None or state.memory.memory_count > 0  # None: unknown
+    if memory is not None and state.user_id and runtime.context.recall_k > 0 and has_memories:
         query = state.message.strip() or profile.summary
         trace.action("recall_memories", k=runtime.context.recall_k)
         try:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 
 from agents.schemas import UserMemory
 from agents.toolbox import Toolbox
 from core.errors import Unavailable
-from memory.long_term import ChromaUnavailable, LongTermMemory
+from memory.long_term import ChromaUnavailable, LongTermMemory, MemoryKind, MetaValue
 from memory.short_term import ShortTermMemory
 
 
@@ -75,7 +76,19 @@ class StoreMemory:
             feedback_item_ids=[item for item, _ in state.feedback],
             feedback_timestamps=[int(ts) for _, ts in state.feedback],
             excluded_item_ids=sorted(state.excluded),
+            memory_count=state.memories,
         )
+
+    def remember(
+        self,
+        records: list[tuple[str, MemoryKind, str, dict[str, MetaValue] | None]],
+    ) -> list[str]:
+        """Store (user_id, kind, text, meta) memories and count them per user in short-term
+        memory (runs recall only for users who have some)."""
+        ids = self.long_term().remember_many(records)
+        counts = Counter(user_id for user_id, _, _, _ in records)
+        self.short_term.count_memories(counts)
+        return ids
 
     def recall(self, user_id: str, query: str, k: int) -> list[str]:
         recalled = self.long_term().recall(user_id, query, k)

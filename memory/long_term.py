@@ -126,14 +126,16 @@ def catalog_metadata(title: str, attributes: Mapping[str, Sequence[str]]) -> dic
     """An item's metadata as Chroma stores it: the title, each attribute as a string list.
 
     Empty attributes are left out (Chroma rejects empty lists); an attribute named like the
-    title or like a Chroma-reserved key (leading `#`) is stored with an `attr_` prefix.
+    title, empty or like a Chroma-reserved key (leading `#` or `$`) is stored with an
+    `attr_` prefix.
     """
     metadata: dict[str, Any] = {"title": title}
     for name, values in attributes.items():
         strings = [str(v) for v in values if str(v)]
         if not strings:
             continue
-        key = f"attr_{name}" if name == "title" or name.startswith("#") else name
+        reserved = name in ("", "title") or name.startswith(("#", "$"))
+        key = f"attr_{name}" if reserved else name
         metadata[key] = strings
     return metadata
 

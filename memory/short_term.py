@@ -13,6 +13,7 @@ touches together always live in one slot):
     P:user:{uid}:events          stream  field data=JSON event (MAXLEN)
     P:user:{uid}:event_ids       hash    event_id -> 1 (idempotency)    TTL event_id_ttl_s
     P:user:{uid}:runs            zset    run id -> start (unix s)        TTL trace_ttl_s
+    P:user:{uid}:memories        string  how many long-term memories     no TTL
     P:run:{rid}:blackboard       hash    key -> JSON value               TTL trace_ttl_s
     P:run:{rid}:trace            stream  id 0-<seq>, field data=JSON     TTL trace_ttl_s, MAXLEN
     P:run:{rid}:state            hash    finished_at                     TTL trace_ttl_s
@@ -102,6 +103,8 @@ class UserState:
     feedback: list[tuple[str, float]]
     """(item_id, timestamp) of positive feedback, oldest first."""
     excluded: set[str]
+    memories: int = 0
+    """How many long-term memories the user has (so runs skip recalling from none)."""
 
 
 @dataclass(frozen=True)
@@ -351,6 +354,9 @@ class ShortTermMemory:
 
     def event_ids_key(self, user_id: str) -> str:
         return f"{self.prefix}:user:{{{user_id}}}:event_ids"
+
+    def memories_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{{{user_id}}}:memories"
 
     def user_runs_key(self, user_id: str) -> str:
         return f"{self.prefix}:user:{{{user_id}}}:runs"
@@ -641,13 +647,23 @@ class ShortTermMemory:
         pipe.hgetall(self.profile_key(user_id))
         pipe.lrange(self.feedback_key(user_id), 0, -1)
         pipe.smembers(self.excluded_key(user_id))
-        raw_profile, raw_feedback, raw_excluded = pipe.execute()
+        pipe.get(self.memories_key(user_id))
+        raw_profile, raw_feedback, raw_excluded, raw_memories = pipe.execute()
         profile: dict[str, dict[str, float]] = {}
         for packed, value in raw_profile.items():
             facet, name = json.loads(_text(packed))
             profile.setdefault(facet, {})[name] = float(_text(value))
         feedback = [(str(i), float(t)) for i, t in (json.loads(_text(e)) for e in raw_feedback)]
-        return UserState(profile, feedback, {_text(i) for i in raw_excluded})
+        memories = int(_text(raw_memories)) if raw_memories is not None else 0
+        return UserState(profile, feedback, {_text(i) for i in raw_excluded}, memories)
+
+    @_redis_errors_as_unavailable
+    def count_memories(self, counts: Mapping[str, int]) -> None:
+        """Add to users' long-term memory counts (user id -> memories written)."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id, n in counts.items():
+            pipe.incrby(self.memories_key(user_id), n)
+        pipe.execute()
 
     @_redis_errors_as_unavailable
     def user_events(self, user_id: str) -> list[dict[str, Any]]:
@@ -693,6 +709,7 @@ class ShortTermMemory:
             self.excluded_key(user_id),
             self.user_events_key(user_id),
             self.event_ids_key(user_id),
+            self.memories_key(user_id),
             index,
         )
         return deleted

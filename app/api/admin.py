@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from app.api.common import call, runs_of, service_of
 from app.errors import ApiError
 from app.schemas import (
+    ERROR_RESPONSES,
     ID_PATTERN,
     ForgetOut,
     IngestOut,
@@ -22,7 +23,7 @@ from app.schemas import (
 from app.security import Principal, require_admin, require_client
 from recdata.dataset import Item
 
-router = APIRouter(prefix="/v1", tags=["users and catalog"])
+router = APIRouter(prefix="/v1", tags=["users and catalog"], responses=ERROR_RESPONSES)
 
 
 @router.get(

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from app.api.common import call, service_of
-from app.schemas import EventBatch, EventBatchResponse, EventResult
+from app.schemas import ERROR_RESPONSES, EventBatch, EventBatchResponse, EventResult
 from app.security import Principal, require_client
 from app.service import EventIn
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)
 
 
 @router.post(

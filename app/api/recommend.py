@@ -22,6 +22,7 @@ from app.api.common import (
 from app.errors import ApiError
 from app.runs import follow_stored
 from app.schemas import (
+    ERROR_RESPONSES,
     CancelOut,
     ExplanationResponse,
     ItemRequest,
@@ -35,7 +36,7 @@ from app.security import Principal, require_client
 from app.service import RunRequest, RunResult, Service
 from memory.short_term import AsyncTraceReader
 
-router = APIRouter(prefix="/v1", tags=["recommendations"])
+router = APIRouter(prefix="/v1", tags=["recommendations"], responses=ERROR_RESPONSES)
 Client = Annotated[Principal, Depends(require_client)]
 
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {

@@ -11,11 +11,18 @@ from sse_starlette import EventSourceResponse
 
 from app.api.common import call, presenter, service_errors, service_of
 from app.api.recommend import SSE_RESPONSE, start_streamed_run
-from app.schemas import MessageRequest, SessionCreated, SessionOut, SessionRequest, TurnOut
+from app.schemas import (
+    ERROR_RESPONSES,
+    MessageRequest,
+    SessionCreated,
+    SessionOut,
+    SessionRequest,
+    TurnOut,
+)
 from app.security import Principal, require_client
 from app.service import ANONYMOUS_PREFIX, RunRequest
 
-router = APIRouter(prefix="/v1", tags=["chat"])
+router = APIRouter(prefix="/v1", tags=["chat"], responses=ERROR_RESPONSES)
 Client = Annotated[Principal, Depends(require_client)]
 
 

@@ -5,10 +5,9 @@ embedded Redis and Chroma) gets schemathesis' coverage cases and `EXAMPLES` gene
 per operation and mode, seeded (see `benchmarks.fuzz` for the checks; the benchmark runs
 the same fuzz longer). The summary line is printed: run with `-s` or `-rA` to see it.
 
-Bugs the fuzzer found are listed in `benchmarks.fuzz.KNOWN_BUGS` with a minimal reproducer
-each: their 5xx are counted apart (so that a new server error still fails the test) and
-`test_known_bug_is_fixed` is an xfail for each until it is fixed. When one is fixed, its
-xfail passes (strict): remove it from `KNOWN_BUGS` and from `known_bug`.
+Bugs the fuzzer found go to `benchmarks.fuzz.KNOWN_BUGS` with a minimal reproducer (their
+5xx counted apart, so a new server error still fails the test) until they are fixed; fixed
+ones move to `FIXED_BUGS`, which `test_found_bug_stays_fixed` replays as regression cases.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import requests
 
 from benchmarks.fuzz import (
     DEFAULT_SEED,
-    KNOWN_BUGS,
+    FIXED_BUGS,
     Finding,
     Fuzzer,
     FuzzReport,
@@ -173,26 +172,17 @@ def test_error_model_check_flags_other_bodies() -> None:
     assert error_model_problem(_FakeResponse(b"Internal Server Error", headers)) is not None
 
 
-# -- reported bugs -------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "bug",
-    [
-        pytest.param(
-            bug,
-            id=bug.name,
-            marks=pytest.mark.xfail(reason=bug.reason, raises=AssertionError, strict=True),
-        )
-        for bug in KNOWN_BUGS
-    ],
-)
-def test_known_bug_is_fixed(bug: KnownBug, service_url: str, known_ids: KnownIds) -> None:
-    # Existing ids: a new item would refit the model (seconds) before failing the same way.
+# -- bugs the fuzzer found (fixed) -----------------------------------------------------------
+@pytest.mark.parametrize("bug", FIXED_BUGS, ids=[bug.name for bug in FIXED_BUGS])
+def test_found_bug_stays_fixed(bug: KnownBug, service_url: str, known_ids: KnownIds) -> None:
+    """Each input the fuzzer once answered with a 500 is now refused with a 422."""
     path = bug.path.replace("{run_id}", known_ids.runs[0]).replace("{item_id}", known_ids.items[-1])
     with requests.Session() as http:
         response = http.request(
             bug.method, service_url + path, json=bug.body, headers=bug.headers, timeout=60
         )
-    assert response.status_code < 500, response.text
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
 
 
 def test_resume_with_a_non_ascii_digit_is_refused(service_url: str, known_ids: KnownIds) -> None:

@@ -65,7 +65,7 @@ def post(service: Service, path: str, body: dict[str, Any]) -> httpx.Response:
 
 def test_llm_answers_are_used_and_counted(service: Service, fake_llm: FakeOpenAIServer) -> None:
     user = "llm-user"
-    service.long_term().remember(user, "stated_preference", "I adore silent comedies")
+    service.memory.remember([(user, "stated_preference", "I adore silent comedies", None)])
     fake_llm.responder = answer_by_schema(
         {
             "ProfileDraft": {"summary": "Loves silent comedies.", "affinities": []},

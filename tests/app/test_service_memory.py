@@ -143,13 +143,12 @@ def test_anonymous_sessions_learn_too(service: Service) -> None:
 
 # -- isolation ----------------------------------------------------------------------------
 def test_one_users_memories_never_reach_another_users_run(service: Service) -> None:
-    ltm = service.long_term()
     texts = {
         "iso-a": "I love slow-burning Korean thrillers with a twist",
         "iso-b": "I love slow burning Korean thrillers with a twist",
     }
     for user, text in texts.items():
-        ltm.remember(user, "stated_preference", text)
+        service.memory.remember([(user, "stated_preference", text, None)])
     for user, text in texts.items():
         other = next(t for u, t in texts.items() if u != user)
         result = run(service, task="chat", user_id=user, message="a Korean thriller please")
@@ -188,7 +187,7 @@ def test_forget_user_deletes_everything_about_them(service: Service) -> None:
         service.record_events(
             [EventIn(f"{who}-{n}", "like", item, user_id=who) for n, item in enumerate(items)]
         )
-        service.long_term().remember(who, "session_summary", f"{who} wanted comedies")
+        service.memory.remember([(who, "session_summary", f"{who} wanted comedies", None)])
     saver = service.checkpointer()
     assert saver.get_tuple({"configurable": {"thread_id": sessions[0]}}) is not None
     other_keys = {k for k in _all_keys(service) if other in k}
@@ -258,7 +257,7 @@ def test_chroma_outage_degrades_then_recovers_without_restart(
     )
     try:
         with Service(settings) as svc:
-            svc.long_term().remember("chroma-user", "stated_preference", "I like space operas")
+            svc.memory.remember([("chroma-user", "stated_preference", "I like space operas", None)])
             request = {"task": "chat", "user_id": "chroma-user", "message": "space adventure"}
             healthy = run(svc, **request)
             assert healthy.output["degraded"] == []

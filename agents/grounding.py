@@ -708,6 +708,7 @@ def ground_ranked_list(
                 score=score,
                 explanation=read.explanation,
                 reasons=list(read.reasons),
+                sources=[],  # every field given: model_construct skips the default factories
             )
         )
         if resolution.repair is None:
@@ -726,7 +727,11 @@ def ground_ranked_list(
         chosen.add(item)
         report.items.append(
             RankedItem.model_construct(
-                item_id=item_id, score=1.0 / (1 + position), explanation=explanation, reasons=[]
+                item_id=item_id,
+                score=1.0 / (1 + position),
+                explanation=explanation,
+                reasons=[],
+                sources=[],
             )
         )
         report.refilled.append(item_id)

@@ -24,7 +24,14 @@ import logging
 import threading
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -344,21 +351,10 @@ class Service:
         one-shot and keeps no graph state. `present` rewrites each event before it is stored
         and yielded (the API adds titles to items). Raises `InvalidInput` before the first
         event."""
-        shown = present or (lambda event: event)
-        run_id = request.run_id = request.run_id or uuid.uuid4().hex
-        payload = self._check(request)
-        context = self.context(request.context)
-        recommendation_id = request.recommendation_id or uuid.uuid4().hex
-        events = RunEvents(run_id)
+        shown = present or _same
+        payload, context, events, started = self._begin(request)
+        run_id, recommendation_id = events.run_id, started["recommendation_id"]
         writer = _TraceWriter(self.short_term, run_id, request.subject or None)
-        started = events.make(
-            "run_started",
-            recommendation_id=recommendation_id,
-            task=request.task,
-            user_id=request.user_id,
-            session_id=request.session_id,
-            context=request.context_strings,
-        )
         writer.add(started)
         final: dict[str, Any] = {}
         failure: dict[str, Any] | None = None
@@ -396,37 +392,104 @@ class Service:
             if task is not None:
                 task.uncancel()
             failure = {"code": "cancelled", "message": "the run was cancelled"}
-        except Unavailable as error:
-            failure = {"code": "unavailable", "message": str(error)}
-        except AgentrecError as error:
-            failure = {"code": "invalid_request", "message": str(error)}
-        except Exception:  # a bug: report it typed, keep the details in the log
-            log.exception("run %s failed", run_id)
-            failure = {"code": "internal_error", "message": "the run failed unexpectedly"}
+        except Exception as error:
+            failure = _failure(run_id, error)
         finally:
             if failure is not None:
                 error_event = events.make("error", recoverable=False, **failure)
                 writer.add(error_event)
                 yield error_event
-            output = self._output(final)
-            if writer.failed and SHORT_TERM not in output["degraded"]:
-                output["degraded"].append(SHORT_TERM)
-            finished = shown(
-                events.make(
-                    "run_finished",
-                    recommendation_id=recommendation_id,
-                    status="error" if failure else "success",
-                    output=output,
-                )
+            finished = self._finished(
+                request, events, recommendation_id, final, failure, writer.failed, shown
             )
             writer.add(finished)
-            if self.run_observer is not None:
-                self.run_observer(request.task, finished["status"])
             autoflush.cancel()
             await writer.flush(finish=True)
             if on_finish is not None:
                 await on_finish(finished)
         yield finished
+
+    def _begin(self, request: RunRequest) -> tuple[InputState, Context, RunEvents, dict[str, Any]]:
+        """Check a run's input (raises `InvalidInput`); its context, numbering and
+        `run_started` event."""
+        run_id = request.run_id = request.run_id or uuid.uuid4().hex
+        payload = self._check(request)
+        context = self.context(request.context)
+        events = RunEvents(run_id)
+        started = events.make(
+            "run_started",
+            recommendation_id=request.recommendation_id or uuid.uuid4().hex,
+            task=request.task,
+            user_id=request.user_id,
+            session_id=request.session_id,
+            context=request.context_strings,
+        )
+        return payload, context, events, started
+
+    def _finished(
+        self,
+        request: RunRequest,
+        events: RunEvents,
+        recommendation_id: str,
+        final: dict[str, Any],
+        failure: dict[str, Any] | None,
+        trace_failed: bool,
+        shown: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> dict[str, Any]:
+        output = self._output(final)
+        if trace_failed and SHORT_TERM not in output["degraded"]:
+            output["degraded"].append(SHORT_TERM)
+        finished = shown(
+            events.make(
+                "run_finished",
+                recommendation_id=recommendation_id,
+                status="error" if failure else "success",
+                output=output,
+            )
+        )
+        if self.run_observer is not None:
+            self.run_observer(request.task, finished["status"])
+        return finished
+
+    def run_blocking(
+        self,
+        request: RunRequest,
+        present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> RunResult:
+        """A one-shot run in the calling thread (the JSON endpoints run it in a worker
+        thread): the graph runs synchronously, with no event loop hops, and its whole trace
+        is written to Redis in one go at the end (nobody follows a JSON run live)."""
+        shown = present or _same
+        payload, context, events, started = self._begin(request)
+        collected = [started]
+        state: Any = {}
+        final: dict[str, Any] = {}
+        failure: dict[str, Any] | None = None
+        graph = self._stateless or build_graph().compile()
+        config: RunnableConfig = {"recursion_limit": 4 * context.max_steps + 10}
+        try:
+            for mode, part in graph.stream(
+                payload, config, context=context, stream_mode=["custom", "values"]
+            ):
+                if mode == "custom" and isinstance(part, Mapping) and "type" in part:
+                    collected.append(shown(events.from_agent(part)))
+                elif mode == "values":
+                    state = part
+            final = to_plain(state)
+        except Exception as error:
+            failure = _failure(events.run_id, error)
+            collected.append(events.make("error", recoverable=False, **failure))
+        recommendation_id = started["recommendation_id"]
+        finished = self._finished(request, events, recommendation_id, final, failure, False, shown)
+        collected.append(finished)
+        writer = _TraceWriter(self.short_term, events.run_id, request.subject or None)
+        try:
+            writer._write(collected, finish=True)
+        except Unavailable as error:
+            log.warning("run %s: trace not persisted: %s", events.run_id, error)
+            if SHORT_TERM not in finished["output"]["degraded"]:
+                finished["output"]["degraded"].append(SHORT_TERM)
+        return _result(collected)
 
     @staticmethod
     def _output(state: dict[str, Any]) -> dict[str, Any]:
@@ -446,19 +509,14 @@ class Service:
         thread_id: str | None = None,
         present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> RunResult:
-        """A whole run (see `stream_run`)."""
+        """A whole run (see `stream_run`); a one-shot run goes through `run_blocking` in a
+        worker thread (less overhead than the event-loop path)."""
+        if thread_id is None:
+            return await asyncio.to_thread(self.run_blocking, request, present)
         events: list[dict[str, Any]] = []
         async for event in self.stream_run(request, thread_id=thread_id, present=present):
             events.append(event)
-        finished = events[-1]
-        errors = [e for e in events if e["type"] == "error" and not e.get("recoverable")]
-        return RunResult(
-            run_id=finished["run_id"],
-            recommendation_id=finished["recommendation_id"],
-            output=finished["output"],
-            events=events,
-            error=errors[0] if errors else None,
-        )
+        return _result(events)
 
     async def replay(self, run_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.short_term.replay, run_id, after_seq)
@@ -677,6 +735,32 @@ class Service:
         deleted_sessions = self.short_term.forget_user(user_id)
         deleted_memories = self.long_term().forget_user(user_id)
         return {"sessions": deleted_sessions, "memories": deleted_memories}
+
+
+def _same(event: dict[str, Any]) -> dict[str, Any]:
+    return event
+
+
+def _failure(run_id: str, error: BaseException) -> dict[str, Any]:
+    """A failed run's typed error: the caller's fault, an outage, or a bug (logged)."""
+    if isinstance(error, Unavailable):
+        return {"code": "unavailable", "message": str(error)}
+    if isinstance(error, AgentrecError):
+        return {"code": "invalid_request", "message": str(error)}
+    log.error("run %s failed", run_id, exc_info=error)
+    return {"code": "internal_error", "message": "the run failed unexpectedly"}
+
+
+def _result(events: list[dict[str, Any]]) -> RunResult:
+    finished = events[-1]
+    errors = [e for e in events if e["type"] == "error" and not e.get("recoverable")]
+    return RunResult(
+        run_id=finished["run_id"],
+        recommendation_id=finished["recommendation_id"],
+        output=finished["output"],
+        events=events,
+        error=errors[0] if errors else None,
+    )
 
 
 def checkpoint_serde() -> JsonPlusSerializer:

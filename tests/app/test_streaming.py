@@ -305,7 +305,16 @@ def test_resume_errors_are_typed(client: httpx.Client) -> None:
 
 
 # -- resuming --------------------------------------------------------------------------------
-def test_a_dropped_stream_resumes_with_every_event_once(client: httpx.Client) -> None:
+@pytest.mark.parametrize("which", ["offline", "slow"])
+def test_a_dropped_stream_resumes_with_every_event_once(servers: Servers, which: str) -> None:
+    """On the offline server the run is over when the client comes back; on the slow one
+    it is still waiting for its LLM calls (the resume follows it live)."""
+    live_server = servers.server if which == "offline" else servers.slow_server
+    with live_server.client() as client:
+        _drop_and_resume(client)
+
+
+def _drop_and_resume(client: httpx.Client) -> None:
     body = {"user_id": "u002", "count": 8}
     head = stream(
         client,
@@ -704,13 +713,6 @@ def test_sessions_and_traces_survive_a_restart_of_the_api(servers: Servers) -> N
         assert chat_replay.events == first.events
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: when the process running a run dies without shutting down (SIGKILL, "
-    "OOM, a crash), a resume on another process never ends: follow_stored (app/runs.py) "
-    "replays the stored events, then polls Redis for a run_finished that nobody will write "
-    "and sends heartbeats forever; nothing marks the run as lost",
-)
 def test_a_run_whose_process_died_ends_typed_for_a_follower(
     servers: Servers, client: httpx.Client
 ) -> None:

@@ -133,26 +133,61 @@ class RunRegistry:
             del self._runs[rid]
 
 
+LOST_AFTER_S = 5.0
+"""A run whose process has not said it is alive for this long is declared lost."""
+
+
 async def follow_stored(
-    reader: AsyncTraceReader, run_id: str, after_seq: int = 0, poll_ms: int = 1000
+    reader: AsyncTraceReader,
+    run_id: str,
+    after_seq: int = 0,
+    poll_ms: int = 1000,
+    lost_after_s: float = LOST_AFTER_S,
+    ttl_s: int = 24 * 3600,
 ) -> AsyncIterator[dict[str, Any]]:
     """A run's events from its Redis trace stream: the stored ones after `after_seq`, then
-    new ones as they are written, until `run_finished`."""
+    new ones as they are written, until `run_finished`. A run whose process died (no sign
+    of life for `lost_after_s`) is ended here for every reader: an `error` (run_lost) and a
+    `run_finished` are written to its trace and delivered."""
     last = after_seq
+    last_ts = 0.0
     for event in await reader.replay(run_id, after_seq):
-        last = event["seq"]
+        last, last_ts = event["seq"], float(event.get("ts", 0.0))
         yield event
         if event["type"] == "run_finished":
             return
+    if not last_ts:  # resumed after the last stored event: its time says when it lived
+        stored = await reader.replay(run_id, max(after_seq - 1, 0))
+        last_ts = max((float(e.get("ts", 0.0)) for e in stored), default=0.0)
     while True:
         batch = await reader.read_new(run_id, last, block_ms=poll_ms)
         for event in batch:
-            last = event["seq"]
+            last, last_ts = event["seq"], float(event.get("ts", 0.0))
             yield event
             if event["type"] == "run_finished":
                 return
-        if not batch and await reader.run_finished(run_id):
+        if batch:
+            continue
+        if await reader.run_finished(run_id):
             # finished between reads: drain what is left
             for event in await reader.replay(run_id, last):
                 yield event
             return
+        alive = max(await reader.alive_at(run_id) or 0.0, last_ts)
+        if time.time() - alive > lost_after_s:
+            closing = _lost_run_events(run_id, last)
+            if await reader.end_lost_run(run_id, closing, ttl_s, 10_000):
+                for event in closing:
+                    yield event
+                return
+            # another reader ended it, or it finished: read what was written
+
+
+def _lost_run_events(run_id: str, last_seq: int) -> list[dict[str, Any]]:
+    now = time.time()
+    message = "the server running this run stopped before it finished; start a new run"
+    error = {"type": "error", "run_id": run_id, "seq": last_seq + 1, "ts": now,
+             "code": "run_lost", "message": message, "recoverable": False}  # fmt: skip
+    finished = {"type": "run_finished", "run_id": run_id, "seq": last_seq + 2, "ts": now,
+                "status": "error", "output": {"recommendations": [], "degraded": []}}  # fmt: skip
+    return [error, finished]

@@ -22,6 +22,7 @@ import dataclasses
 import gc
 import logging
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import (
@@ -165,12 +166,18 @@ class _TraceWriter:
     def add(self, event: dict[str, Any]) -> None:
         self.pending.append(event)
 
-    async def autoflush(self) -> None:
+    async def autoflush(self, alive_every_s: float = 1.0) -> None:
         """Write what is pending at once (so a resume on another replica finds the run),
-        then every `interval_s`, until cancelled."""
+        then every `interval_s`, until cancelled; every `alive_every_s` say the run is
+        alive (followers elsewhere declare a silent run lost)."""
+        touched = time.monotonic()
         while True:
             if self.pending:
                 await self.flush()
+            if time.monotonic() - touched >= alive_every_s:
+                touched = time.monotonic()
+                with contextlib.suppress(Unavailable):
+                    await asyncio.to_thread(self.short_term.touch_run, self.run_id)
             await asyncio.sleep(self.interval_s)
 
     async def flush(self, finish: bool = False) -> None:

@@ -16,7 +16,7 @@ touches together always live in one slot):
     P:user:{uid}:memories        string  how many long-term memories     no TTL
     P:run:{rid}:blackboard       hash    key -> JSON value               TTL trace_ttl_s
     P:run:{rid}:trace            stream  id 0-<seq>, field data=JSON     TTL trace_ttl_s, MAXLEN
-    P:run:{rid}:state            hash    finished_at                     TTL trace_ttl_s
+    P:run:{rid}:state            hash    finished_at, alive_at           TTL trace_ttl_s
     P:cache:<key>                string  cached value                    TTL given per entry
 
 Every write of a session refreshes the TTL of the session, its turns and the owner's index.
@@ -212,6 +212,27 @@ for i = 3, #ARGV, 2 do
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return seq
+"""
+
+
+# The closing events of a lost run, only if nothing finished it: KEYS trace, state; ARGV as
+# _APPEND_EVENTS. Marks the run finished. Returns 1, or 0 if it was finished already.
+_END_LOST_RUN = """
+if redis.call('HEXISTS', KEYS[2], 'finished_at') == 1 then return 0 end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 0
+if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) end
+for i = 3, #ARGV, 2 do
+  local n = tonumber(ARGV[i])
+  if n > seq then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. n, 'data', ARGV[i + 1])
+    seq = n
+  end
+end
+redis.call('HSET', KEYS[2], 'finished_at', redis.call('TIME')[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
 """
 
 
@@ -531,6 +552,16 @@ class ShortTermMemory:
         pipe.execute()
 
     @_redis_errors_as_unavailable
+    def touch_run(self, run_id: str) -> None:
+        """Say the run is alive (its process writes this while it runs; followers on other
+        processes declare a run lost when it stops)."""
+        state = self.run_state_key(run_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(state, "alive_at", time.time())
+        pipe.expire(state, self.trace_ttl_s)
+        pipe.execute()
+
+    @_redis_errors_as_unavailable
     def run_finished(self, run_id: str) -> bool:
         return bool(self.client.hexists(self.run_state_key(run_id), "finished_at"))
 
@@ -755,3 +786,27 @@ class AsyncTraceReader:
             return bool(await self.client.hexists(state, "finished_at"))
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise MemoryUnavailable(self.server, exc) from exc
+
+    async def alive_at(self, run_id: str) -> float | None:
+        """When the run's process last said it was alive (None: never)."""
+        try:
+            value = await self.client.hget(run_state_key(self.prefix, run_id), "alive_at")
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise MemoryUnavailable(self.server, exc) from exc
+        return None if value is None else float(_text(value))
+
+    async def end_lost_run(
+        self, run_id: str, events: list[dict[str, Any]], ttl_s: int, max_events: int
+    ) -> bool:
+        """Append the closing events of a run whose process died and mark it finished, in
+        one step; False if the run finished (or was ended) meanwhile."""
+        args: list[Any] = [ttl_s, max_events]
+        for event in events:
+            args += [event["seq"], json.dumps({k: v for k, v in event.items() if k != "seq"})]
+        state = run_state_key(self.prefix, run_id)
+        try:
+            script = self.client.register_script(_END_LOST_RUN)
+            done = await script(keys=[trace_key(self.prefix, run_id), state], args=args)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise MemoryUnavailable(self.server, exc) from exc
+        return bool(done)

@@ -195,7 +195,7 @@ async def resume_stream(
         stored = await reader.replay(run_id, 0)
     if not stored:
         raise ApiError(404, "run_not_found", f"no run {run_id!r} (unknown or expired)")
-    return sse_response(follow_stored(reader, run_id, after))
+    return sse_response(follow_stored(reader, run_id, after, ttl_s=service.settings.trace_ttl_s))
 
 
 @router.post(

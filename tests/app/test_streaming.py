@@ -17,6 +17,7 @@ each with its Chroma embedded in its own temp data directory:
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 import uuid
@@ -180,6 +181,11 @@ def error_body(response: httpx.Response) -> dict[str, Any]:
     assert error["code"] and error["message"]
     assert error["request_id"] == response.headers["x-request-id"]
     return error
+
+
+def events_frames(events: list[dict[str, Any]]) -> list[SseFrame]:
+    """Events back as frames (for `assert_well_formed` on collected events)."""
+    return [SseFrame(event=e["type"], id=str(e["seq"]), data=json.dumps(e)) for e in events]
 
 
 def replay(client: httpx.Client, run_id: str, after: int = 0) -> Streamed:
@@ -716,7 +722,10 @@ def test_sessions_and_traces_survive_a_restart_of_the_api(servers: Servers) -> N
 def test_a_run_whose_process_died_ends_typed_for_a_follower(
     servers: Servers, client: httpx.Client
 ) -> None:
-    """(Runs last: it kills the slow server, which `slow_client` would start again.)"""
+    """A regression: a follower on another process waited forever for a run whose process
+    was killed. Now the run is declared lost (error run_lost, run_finished) once no sign of
+    life came for a few seconds. (Runs last: it kills the slow server, which `slow_client`
+    would start again.)"""
     slow = servers.slow_server
     with slow.client() as c:
         run_id, frames = _drop_at_ranker(c, "continue")
@@ -737,4 +746,10 @@ def test_a_run_whose_process_died_ends_typed_for_a_follower(
             if time.monotonic() > deadline:
                 break
     assert events, f"no event within {DEAD_RUN_WAIT_S} s of following a run whose process died"
-    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "error"
+    assert_well_formed(events_frames(events), run_id, first_seq=int(last_id) + 1)
+    assert [e["type"] for e in events[-2:]] == ["error", "run_finished"]
+    assert events[-2]["code"] == "run_lost" and events[-2]["recoverable"] is False
+    assert events[-1]["status"] == "error"
+    assert "recommendations" not in [e["type"] for e in events]
+    # every later reader sees the same end
+    assert replay(client, run_id).events[-2:] == events[-2:]

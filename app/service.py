@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -54,7 +55,7 @@ from graphs.recommend import build_graph
 from memory.agent_memory import StoreMemory, catalog_collection
 from memory.checkpointer import RedisSaver
 from memory.connection import MemoryUnavailable, RedisProvider
-from memory.long_term import LongTermMemory, Memory
+from memory.long_term import ChromaUnavailable, LongTermMemory, Memory, MemoryKind, MetaValue
 from memory.short_term import FeedbackRecord, ShortTermMemory, Turn
 from recdata.dataset import Dataset, Item
 from recdata.store import check_name, has_catalog, load_catalog, save_catalog, with_item
@@ -203,6 +204,73 @@ class _TraceWriter:
             self.short_term.finish_run(self.run_id)
 
 
+MemoryRecord = tuple[str, MemoryKind, str, dict[str, MetaValue] | None]
+
+
+class _MemoryWriter:
+    """Writes long-term memories in a background thread, in batches, so that recording
+    feedback never waits on Chroma. While Chroma is down the batch waits and is retried;
+    `flush` waits until everything queued is written (forgetting a user calls it first)."""
+
+    def __init__(self, memory: StoreMemory, max_queued: int = 100_000) -> None:
+        self.memory = memory
+        self.max_queued = max_queued
+        self._queue: queue.Queue[MemoryRecord | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="memory-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, records: list[MemoryRecord]) -> None:
+        if self._queue.qsize() + len(records) > self.max_queued:
+            log.warning("long-term memory queue full: %d feedback notes dropped", len(records))
+            return
+        for record in records:
+            self._queue.put(record)
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every queued memory is written; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self.flush(timeout_s)
+        self._queue.put(None)
+        self._thread.join(timeout_s)
+
+    def _work(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                self._queue.task_done()
+                return
+            batch = [first]
+            while len(batch) < 1000:
+                try:
+                    record = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if record is None:
+                    self._queue.task_done()
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(record)
+            while True:
+                try:
+                    self.memory.remember(batch)
+                    break
+                except Unavailable as error:
+                    log.warning("long-term memory unavailable, retrying: %s", error)
+                    time.sleep(1.0)
+                except Exception:  # never lose the thread to a bug
+                    log.exception("feedback notes could not be remembered")
+                    break
+            for _ in batch:
+                self._queue.task_done()
+
+
 class Service:
     """The agent graph on the service's Redis and Chroma, for one process."""
 
@@ -221,6 +289,7 @@ class Service:
         self._savers: list[RedisSaver] = []
         self._lock = threading.Lock()
         self._catalog_lock = threading.Lock()
+        self._memory_writer: _MemoryWriter | None = None
         self.run_observer: Callable[[str, str], None] | None = None
         """Called with (task, status) when a run ends (the API counts runs with it)."""
 
@@ -250,7 +319,16 @@ class Service:
         gc.freeze()
         return self
 
+    @property
+    def memory_writer(self) -> _MemoryWriter:
+        with self._lock:
+            if self._memory_writer is None:
+                self._memory_writer = _MemoryWriter(self.memory)
+            return self._memory_writer
+
     def close(self) -> None:
+        if self._memory_writer is not None:
+            self._memory_writer.close()
         unregister_memory(self.memory_name)
         for saver in self._savers:
             saver.close()
@@ -635,15 +713,15 @@ class Service:
                 if new and note:
                     remembered.append((subject, note, record.event_id))
         if remembered:
-            try:
-                self.memory.remember(
-                    [(s, "feedback", text, {"event_id": eid}) for s, text, eid in remembered]
-                )
-            except Unavailable as error:
-                log.warning("feedback not added to long-term memory: %s", error)
+            self.memory_writer.put(
+                [(s, "feedback", text, {"event_id": eid}) for s, text, eid in remembered]
+            )
         return [outcomes[n] for n in range(len(events))]
 
     def long_term_memories(self, user_id: str) -> list[Memory]:
+        """The user's memories, after what is queued is written (read your writes)."""
+        if self._memory_writer is not None:
+            self._memory_writer.flush(timeout_s=5.0)
         return self.long_term().memories(user_id)
 
     def readiness(self) -> dict[str, str]:
@@ -728,6 +806,10 @@ class Service:
         """Delete everything stored about `user_id`: sessions with their turns and graph
         checkpoints, profile, feedback, event log, run traces and long-term memories.
         Raises `Unavailable` if a store is down (call again: every step is idempotent)."""
+        if self._memory_writer is not None and not self._memory_writer.flush():
+            raise ChromaUnavailable(
+                "long-term memory", TimeoutError("queued memories were not written in time")
+            )
         sessions = self.short_term.client.zrange(self.short_term.user_sessions_key(user_id), 0, -1)
         saver = self.checkpointer()
         try:

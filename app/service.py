@@ -655,7 +655,8 @@ class Service:
                 )
             except Unavailable as error:
                 log.warning("session %s: reply not saved: %s", session_id, error)
-            await asyncio.to_thread(self._remember_statement, owner, message, session_id)
+            if finished["status"] == "success":  # a cancelled or failed turn says nothing
+                await asyncio.to_thread(self._remember_statement, owner, message, session_id)
 
         return self.stream_run(request, thread_id=session_id, present=present, on_finish=finish)
 

@@ -1,14 +1,26 @@
-"""`agentrec serve`: run the HTTP service with uvicorn."""
+"""`agentrec serve`: run the HTTP service with uvicorn.
+
+One worker uses the embedded stores in-process. Several workers (one per core: a worker is
+one Python process, bound to one core) must share their state: with no REDIS_URL or
+CHROMA_HOST, `serve` starts an embedded redis-server and a Chroma server (`chroma run`) for
+them in the data directory, and stops both when it exits.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
 
 import uvicorn
 
 from app.security import bind_host_for
 from core.errors import ConfigError
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("agentrec.serve")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,30 +31,48 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--workers",
         type=int,
         default=1,
-        help="Worker processes (default 1; more need REDIS_URL and CHROMA_HOST, which all "
-        "workers share).",
+        help="Worker processes (default 1; use one per core). Without REDIS_URL and "
+        "CHROMA_HOST, several workers share an embedded Redis and Chroma server.",
     )
     p.set_defaults(handler=run)
+
+
+@contextlib.contextmanager
+def shared_stores(settings: Settings) -> Iterator[None]:
+    """Start the Redis and Chroma servers several workers share, unless configured, and
+    tell the workers where they are (environment variables they inherit)."""
+    from memory.chroma_server import EmbeddedChromaServer
+    from memory.redis_server import EmbeddedRedis
+
+    with contextlib.ExitStack() as stack:
+        if settings.redis_url is None:
+            redis_server = stack.enter_context(EmbeddedRedis(settings.data_dir / "redis"))
+            os.environ["REDIS_URL"] = redis_server.url
+            log.info("shared Redis at %s", redis_server.url)
+        if settings.chroma_host is None:
+            chroma = stack.enter_context(EmbeddedChromaServer(settings.data_dir / "chroma"))
+            os.environ["CHROMA_HOST"] = "127.0.0.1"
+            os.environ["CHROMA_PORT"] = str(chroma.port)
+            log.info("shared Chroma server on port %d", chroma.port)
+        yield
 
 
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
-    if args.workers > 1 and (settings.redis_url is None or settings.chroma_host is None):
-        raise ConfigError(
-            "--workers > 1 needs a shared Redis (REDIS_URL) and Chroma server (CHROMA_HOST): "
-            "each worker would otherwise start its own embedded stores"
-        )
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=bind_host_for(settings, args.host),
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-        timeout_graceful_shutdown=10,
-    )
+    host = bind_host_for(settings, args.host)
+    stores = shared_stores(settings) if args.workers > 1 else contextlib.nullcontext()
+    with stores:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=args.port,
+            workers=args.workers,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
     return 0

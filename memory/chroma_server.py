@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from core.errors import ConfigError
-from memory.redis_server import free_port
+from memory.redis_server import free_port, stop_process
 
 
 def chroma_cli() -> str:
@@ -56,14 +56,7 @@ class EmbeddedChromaServer:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_s)
 
     def __enter__(self) -> EmbeddedChromaServer:
         return self.start()

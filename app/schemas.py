@@ -38,7 +38,8 @@ def _check_unicode(value: Any) -> None:
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON body must match the OpenAPI types ("3" is not a count, 0 not a bool)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     @model_validator(mode="before")
     @classmethod

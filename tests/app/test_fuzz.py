@@ -3,7 +3,7 @@
 One `agentrec serve` (offline preset, no API keys, no rate limit, its own data folder with
 embedded Redis and Chroma) gets schemathesis' coverage cases and `EXAMPLES` generated cases
 per operation and mode, seeded (see `benchmarks.fuzz` for the checks; the benchmark runs
-the same fuzz longer). The summary line is printed: run with `-s` or `-rA` to see it.
+the same fuzz longer). The summary line is printed in the test output.
 
 Bugs the fuzzer found go to `benchmarks.fuzz.KNOWN_BUGS` with a minimal reproducer (their
 5xx counted apart, so a new server error still fails the test) until they are fixed; fixed
@@ -75,8 +75,11 @@ def _listed(findings: list[Finding]) -> str:
     )
 
 
-def test_fuzz_finds_no_server_errors(report: FuzzReport) -> None:
-    print("\n" + report.describe())
+def test_fuzz_finds_no_server_errors(
+    report: FuzzReport, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with capsys.disabled():  # the figure belongs in every test run's output
+        print("\n  " + report.describe())
     assert report.cases >= 19 * EXAMPLES
     assert report.server_errors == 0, _listed(report.of_kind("server_error"))
     assert report.hangs == 0, _listed(report.of_kind("hang"))

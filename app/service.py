@@ -167,10 +167,13 @@ class _TraceWriter:
     def add(self, event: dict[str, Any]) -> None:
         self.pending.append(event)
 
-    async def autoflush(self, alive_every_s: float = 1.0) -> None:
+    async def autoflush(
+        self, owner: asyncio.Task[Any] | None = None, alive_every_s: float = 0.5
+    ) -> None:
         """Write what is pending at once (so a resume on another replica finds the run),
-        then every `interval_s`, until cancelled; every `alive_every_s` say the run is
-        alive (followers elsewhere declare a silent run lost)."""
+        then every `interval_s`, until cancelled. Every `alive_every_s` say the run is alive
+        (followers elsewhere declare a silent run lost) and cancel `owner`, the task
+        running the run, if another replica asked to cancel it."""
         touched = time.monotonic()
         while True:
             if self.pending:
@@ -178,7 +181,10 @@ class _TraceWriter:
             if time.monotonic() - touched >= alive_every_s:
                 touched = time.monotonic()
                 with contextlib.suppress(Unavailable):
-                    await asyncio.to_thread(self.short_term.touch_run, self.run_id)
+                    cancel = await asyncio.to_thread(self.short_term.touch_run, self.run_id)
+                    if cancel and owner is not None:
+                        owner.cancel()
+                        return
             await asyncio.sleep(self.interval_s)
 
     async def flush(self, finish: bool = False) -> None:
@@ -451,7 +457,7 @@ class Service:
             durability = "exit"
         else:
             graph = self._stateless or build_graph().compile()
-        autoflush = asyncio.create_task(writer.autoflush())
+        autoflush = asyncio.create_task(writer.autoflush(asyncio.current_task()))
         try:
             yield started
             stream = graph.astream(

@@ -16,7 +16,7 @@ touches together always live in one slot):
     P:user:{uid}:memories        string  how many long-term memories     no TTL
     P:run:{rid}:blackboard       hash    key -> JSON value               TTL trace_ttl_s
     P:run:{rid}:trace            stream  id 0-<seq>, field data=JSON     TTL trace_ttl_s, MAXLEN
-    P:run:{rid}:state            hash    finished_at, alive_at           TTL trace_ttl_s
+    P:run:{rid}:state            hash    finished_at, alive_at, cancel_requested   TTL
     P:cache:<key>                string  cached value                    TTL given per entry
 
 Every write of a session refreshes the TTL of the session, its turns and the owner's index.
@@ -236,6 +236,16 @@ return 1
 """
 
 
+# KEYS: trace, state. ARGV: TTL. Flags a cancel for the run's process to see.
+_REQUEST_CANCEL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
+if redis.call('HEXISTS', KEYS[2], 'finished_at') == 1 then return 'finished' end
+redis.call('HSET', KEYS[2], 'cancel_requested', '1')
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 'cancelling'
+"""
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -333,6 +343,7 @@ class ShortTermMemory:
         self.event_id_ttl_s = event_id_ttl_s
         self._record_feedback = client.register_script(_RECORD_FEEDBACK)
         self._append_events = client.register_script(_APPEND_EVENTS)
+        self._request_cancel = client.register_script(_REQUEST_CANCEL)
         self._append_turn = client.register_script(_APPEND_TURN)
         self._append_event = client.register_script(_APPEND_EVENT)
         self._update_profile = client.register_script(_UPDATE_PROFILE)
@@ -552,14 +563,24 @@ class ShortTermMemory:
         pipe.execute()
 
     @_redis_errors_as_unavailable
-    def touch_run(self, run_id: str) -> None:
+    def touch_run(self, run_id: str) -> bool:
         """Say the run is alive (its process writes this while it runs; followers on other
-        processes declare a run lost when it stops)."""
+        processes declare a run lost when it stops). Returns whether a cancel was asked."""
         state = self.run_state_key(run_id)
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(state, "alive_at", time.time())
         pipe.expire(state, self.trace_ttl_s)
-        pipe.execute()
+        pipe.hexists(state, "cancel_requested")
+        return bool(pipe.execute()[-1])
+
+    @_redis_errors_as_unavailable
+    def request_cancel(self, run_id: str) -> str:
+        """Ask the process running `run_id` to cancel it (it checks while it says it is
+        alive): "cancelling", "finished", or "unknown" when no such run is stored."""
+        result = self._request_cancel(
+            keys=[self.trace_key(run_id), self.run_state_key(run_id)], args=[self.trace_ttl_s]
+        )
+        return _text(result)
 
     @_redis_errors_as_unavailable
     def run_finished(self, run_id: str) -> bool:

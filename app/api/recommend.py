@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
 from app.api.common import (
+    call,
     presenter,
     runs_of,
     service_errors,
@@ -207,11 +208,15 @@ async def resume_stream(
 async def cancel_run(run_id: str, request: Request, _: Client) -> CancelOut:
     registry = runs_of(request)
     live = registry.get(run_id)
-    if live is None:
-        raise ApiError(404, "run_not_found", f"no run {run_id!r} in flight on this server")
-    if registry.cancel(run_id):
-        return CancelOut(run_id=run_id, status="cancelling")
-    return CancelOut(run_id=run_id, status="finished")
+    if live is not None:
+        return CancelOut(
+            run_id=run_id, status="cancelling" if registry.cancel(run_id) else "finished"
+        )
+    # running on another replica (or finished): ask through Redis; it checks twice a second
+    answer = await call(service_of(request).short_term.request_cancel, run_id)
+    if answer == "unknown":
+        raise ApiError(404, "run_not_found", f"no run {run_id!r} (unknown or expired)")
+    return CancelOut(run_id=run_id, status="cancelling" if answer == "cancelling" else "finished")
 
 
 @router.post(

@@ -516,6 +516,21 @@ def test_a_run_cancelled_on_one_process_ends_typed_for_a_follower_on_another(
     assert_cancelled(events)
 
 
+def test_a_cancel_sent_to_another_process_stops_the_run(
+    client: httpx.Client, slow_client: httpx.Client
+) -> None:
+    """Behind a load balancer the cancel may reach a replica that does not run the run: it
+    flags the cancel in Redis, and the running process sees the flag and stops the run."""
+    run_id, frames = _drop_at_ranker(slow_client, "continue")
+    cancel = client.post(f"/v1/runs/{run_id}/cancel")
+    assert cancel.status_code == 202 and cancel.json()["status"] == "cancelling"
+    last_id = [f for f in frames if f.is_event][-1].id
+    followed = stream(client, "GET", f"/v1/runs/{run_id}/stream", last_event_id=last_id)
+    assert_cancelled(followed.events)
+    again = client.post(f"/v1/runs/{run_id}/cancel")
+    assert again.status_code == 202 and again.json()["status"] == "finished"
+
+
 def test_cancel_an_unknown_run_is_a_404(client: httpx.Client) -> None:
     answer = client.post(f"/v1/runs/{uuid.uuid4().hex}/cancel")
     assert answer.status_code == 404

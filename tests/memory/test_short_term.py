@@ -549,3 +549,13 @@ def test_async_reader_reports_an_outage(tmp_path: Path) -> None:
 
     with pytest.raises(MemoryUnavailable, match="unavailable"):
         asyncio.run(read())
+
+
+def test_a_cancel_request_reaches_the_running_process(memory: ShortTermMemory) -> None:
+    assert memory.request_cancel("nope") == "unknown"
+    memory.append_events("r", [{"type": "run_started", "seq": 1}])
+    assert memory.touch_run("r") is False  # alive, nobody asked to cancel
+    assert memory.request_cancel("r") == "cancelling"
+    assert memory.touch_run("r") is True
+    memory.finish_run("r")
+    assert memory.request_cancel("r") == "finished"

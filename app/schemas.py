@@ -327,6 +327,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "No valid API key (when keys are configured)."),
         (403, "The key's role may not do this."),
         (404, "Not found (an unknown item, session or run)."),
+        (409, "The chat session is still answering the previous message."),
         (413, "The body is too large."),
         (422, "The request is invalid; `details` lists the fields."),
         (429, "Over the rate limit; retry after `Retry-After` seconds."),

@@ -72,6 +72,18 @@ class InvalidInput(AgentrecError):
     """A request names something the service cannot use (unknown item, empty message...)."""
 
 
+class SessionBusy(AgentrecError):
+    """The session is still answering another message (one message at a time)."""
+
+    def __init__(self, session_id: str, run_id: str) -> None:
+        self.session_id = session_id
+        self.run_id = run_id
+        super().__init__(
+            f"session {session_id!r} is still answering a message (run {run_id}); "
+            "send the next one when it has finished"
+        )
+
+
 @dataclass
 class RunRequest:
     """One run, as the API layer hands it over."""
@@ -636,7 +648,15 @@ class Service:
         or `MemoryUnavailable` here); returns the run's event stream, at whose end the reply
         (with the recommended ids) joins the session."""
         owner = await asyncio.to_thread(self.short_term.session_owner, session_id)
-        await asyncio.to_thread(self.short_term.append_turn, session_id, "user", message)
+        run_id = run_id or uuid.uuid4().hex
+        busy = await asyncio.to_thread(self.short_term.claim_session, session_id, run_id)
+        if busy is not None:
+            raise SessionBusy(session_id, busy)
+        try:
+            await asyncio.to_thread(self.short_term.append_turn, session_id, "user", message)
+        except BaseException:
+            await asyncio.to_thread(self.short_term.release_session, session_id, run_id)
+            raise
         anonymous = owner.startswith(ANONYMOUS_PREFIX)
         request = RunRequest(
             task="chat",
@@ -661,6 +681,10 @@ class Service:
                 )
             except Unavailable as error:
                 log.warning("session %s: reply not saved: %s", session_id, error)
+            with contextlib.suppress(Unavailable):
+                await asyncio.to_thread(
+                    self.short_term.release_session, session_id, finished["run_id"]
+                )
             if finished["status"] == "success":  # a cancelled or failed turn says nothing
                 await asyncio.to_thread(self._remember_statement, owner, message, session_id)
 

@@ -344,6 +344,9 @@ class ShortTermMemory:
         self._record_feedback = client.register_script(_RECORD_FEEDBACK)
         self._append_events = client.register_script(_APPEND_EVENTS)
         self._request_cancel = client.register_script(_REQUEST_CANCEL)
+        self._release_session = client.register_script(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
+        )
         self._append_turn = client.register_script(_APPEND_TURN)
         self._append_event = client.register_script(_APPEND_EVENT)
         self._update_profile = client.register_script(_UPDATE_PROFILE)
@@ -427,6 +430,24 @@ class ShortTermMemory:
     @_redis_errors_as_unavailable
     def session_exists(self, session_id: str) -> bool:
         return bool(self.client.exists(self.session_key(session_id)))
+
+    def busy_key(self, session_id: str) -> str:
+        return f"{self.prefix}:session:{{{session_id}}}:busy"
+
+    @_redis_errors_as_unavailable
+    def claim_session(self, session_id: str, run_id: str, ttl_s: int = 300) -> str | None:
+        """Mark the session as answering `run_id` (one message at a time); returns None, or
+        the run already answering. The claim expires after `ttl_s` if never released."""
+        key = self.busy_key(session_id)
+        if self.client.set(key, run_id, nx=True, ex=ttl_s):
+            return None
+        current = self.client.get(key)
+        return _text(current) if current is not None else None
+
+    @_redis_errors_as_unavailable
+    def release_session(self, session_id: str, run_id: str) -> None:
+        """End the claim of `run_id` (a claim by another run is left alone)."""
+        self._release_session(keys=[self.busy_key(session_id)], args=[run_id])
 
     @_redis_errors_as_unavailable
     def session_owner(self, session_id: str) -> str:

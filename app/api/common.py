@@ -15,7 +15,7 @@ from agents.toolbox import Toolbox
 from app.errors import ApiError
 from app.runs import RunRegistry
 from app.schemas import RecommendedItem, Usage
-from app.service import InvalidInput, Service
+from app.service import InvalidInput, Service, SessionBusy
 from app.streaming import sse_message
 from core.errors import ConfigError, DataError, Unavailable
 from memory.short_term import SessionNotFound
@@ -45,6 +45,8 @@ def service_errors() -> Iterator[None]:
         yield
     except SessionNotFound as error:
         raise ApiError(404, "session_not_found", str(error)) from error
+    except SessionBusy as error:
+        raise ApiError(409, "session_busy", str(error), {"run_id": error.run_id}) from error
     except (InvalidInput, ConfigError, DataError) as error:
         raise ApiError(422, "invalid_request", str(error)) from error
     except Unavailable as error:

@@ -665,6 +665,22 @@ def musical_share(client: httpx.Client, run: Streamed) -> float:
     return sum("Musical" in g for g in genres) / len(genres)
 
 
+def test_a_session_answers_one_message_at_a_time(slow_client: httpx.Client) -> None:
+    session_id = slow_client.post("/v1/sessions", json={"user_id": "u043"}).json()["session_id"]
+    path = f"/v1/sessions/{session_id}/messages"
+    with slow_client.stream("POST", path, json={"message": "a western"}) as response:
+        assert response.status_code == 200
+        busy = slow_client.post(path, json={"message": "a musical"})
+        assert busy.status_code == 409
+        assert error_body(busy)["code"] == "session_busy"
+        first = events_of(read_sse(response))
+    assert first[-1]["type"] == "run_finished"
+    second = chat(slow_client, session_id, "a musical")
+    assert second.events[-1]["type"] == "run_finished"
+    turns = slow_client.get(f"/v1/sessions/{session_id}").json()["turns"]
+    assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
+
+
 def test_a_chat_answers_the_genre_asked(client: httpx.Client) -> None:
     session_id = client.post("/v1/sessions", json={"user_id": "u041"}).json()["session_id"]
     assert musical_share(client, chat(client, session_id, "a musical")) >= 0.5

@@ -42,10 +42,8 @@ import argparse
 import contextlib
 import itertools
 import json
-import os
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from benchmarks.service import agentrec_serve, clean_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "fuzz.json"
@@ -807,60 +807,8 @@ def _failure_title(failure: Any) -> str:
 def local_service(workdir: Path, ready_timeout_s: float = 120.0) -> Iterator[str]:
     """`agentrec serve` on a free loopback port with embedded Redis and Chroma in
     `workdir`, no API keys and no rate limit; yields its URL, stops it on exit."""
-    from memory.redis_server import free_port
-
-    port = free_port()
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not (name.endswith("_API_KEY") or name.startswith(("AGENTREC_", "CHROMA_")))
-        and name != "REDIS_URL"
-    }
-    env.update(
-        AGENTREC_DATA_DIR=str(workdir / "data"),
-        AGENTREC_RATE_LIMIT_PER_MINUTE="0",
-        AGENTREC_PRESET="offline",
-        AGENTREC_API_KEYS="",
-    )
-    agentrec = Path(sys.executable).with_name("agentrec")
-    url = f"http://127.0.0.1:{port}"
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [str(agentrec), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_ready(url, server, log_path, ready_timeout_s)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=20)
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the service exited ({server.returncode}):\n{_tail(log)}")
-        try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"GET /readyz was not 200 within {timeout_s:.0f} s:\n{_tail(log)}")
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+    with agentrec_serve(workdir, clean_env(workdir / "data"), 1, ready_timeout_s) as service:
+        yield service.url
 
 
 # -- command line ----------------------------------------------------------------------------

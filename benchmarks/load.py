@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -48,6 +49,7 @@ from benchmarks.loadgen import (
     plan_batches,
 )
 from benchmarks.report import machine_info, write_json
+from benchmarks.service import agentrec_serve, clean_env, tail
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "load.json"
@@ -67,43 +69,6 @@ class RunFailed(Exception):
 # -- the service under test ----------------------------------------------------------------
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
-    """Terminate, then kill if it does not exit in time."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=timeout_s)
-
-
-def start_chroma(
-    path: Path, log: Path, timeout_s: float = 60.0
-) -> tuple[subprocess.Popen[bytes], int]:
-    """`chroma run` on a free loopback port (needed by more than one worker)."""
-    from memory.redis_server import free_port
-
-    port = free_port()
-    command = [str(Path(sys.executable).with_name("chroma")), "run", "--path", str(path)]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"chroma run exited ({process.returncode}):\n{tail(log)}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).is_success:
-                return process, port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop_process(process)
-    raise RuntimeError(f"chroma run did not answer within {timeout_s:.0f} s:\n{tail(log)}")
-
-
 @contextmanager
 def local_service(
     workdir: Path, workers: int = 1, chroma_server: bool = False, ready_timeout_s: float = 180.0
@@ -111,78 +76,32 @@ def local_service(
     """`agentrec serve` on a free loopback port with its own redis-server (and a Chroma
     server when asked or when `workers` > 1; else Chroma is embedded); yields the URL, the
     Redis URL and the pids to meter. Stops everything on exit (terminate, then kill)."""
-    from memory.redis_server import EmbeddedRedis, free_port
+    import redis
 
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not (name.endswith("_API_KEY") or name.startswith(("AGENTREC_", "CHROMA_")))
-    }
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = workdir / "server.log"
-    agentrec = Path(sys.executable).with_name("agentrec")
-    command = [str(agentrec), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", str(workers)]
-    processes: list[subprocess.Popen[bytes]] = []
-    redis_server = EmbeddedRedis(workdir / "redis-external").start()
-    try:
-        env.update(
-            AGENTREC_DATA_DIR=str(workdir / "data"),
-            AGENTREC_RATE_LIMIT_PER_MINUTE="0",
-            AGENTREC_PRESET="offline",
-            AGENTREC_API_KEYS="",
-            REDIS_URL=redis_server.url,
-        )
+    from memory.chroma_server import EmbeddedChromaServer
+    from memory.redis_server import EmbeddedRedis
+
+    with contextlib.ExitStack() as stack:
+        redis_server = stack.enter_context(EmbeddedRedis(workdir / "redis-external"))
+        settings = {"REDIS_URL": redis_server.url}
         pids: dict[str, int] = {}
         if chroma_server or workers > 1:
-            chroma, chroma_port = start_chroma(workdir / "chroma", workdir / "chroma.log")
-            processes.append(chroma)
-            env.update(CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(chroma_port))
+            chroma = stack.enter_context(EmbeddedChromaServer(workdir / "chroma"))
+            settings.update(CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(chroma.port))
             pids["chroma"] = chroma.pid
-        with log_path.open("wb") as log:
-            server = subprocess.Popen(
-                command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        processes.insert(0, server)
-        started = time.perf_counter()
-        wait_ready(url, server, log_path, ready_timeout_s)
-        startup_s = time.perf_counter() - started
-        import redis
-
+        env = clean_env(workdir / "data", **settings)
+        service = stack.enter_context(agentrec_serve(workdir, env, workers, ready_timeout_s))
         client = redis.Redis.from_url(redis_server.url)
-        pids.update(server=server.pid, redis=int(client.info("server")["process_id"]))
+        pids.update(server=service.process.pid, redis=int(client.info("server")["process_id"]))
         client.close()
         yield {
-            "url": url,
+            "url": service.url,
             "redis_url": redis_server.url,
             "pids": pids,
-            "startup_s": round(startup_s, 2),
-            "log": log_path,
+            "startup_s": service.startup_s,
+            "log": service.log,
             "chroma": "server" if "chroma" in pids else "embedded",
         }
-    finally:
-        for process in processes:
-            stop_process(process)
-        redis_server.stop()
-
-
-def wait_ready(url: str, server: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the service exited ({server.returncode}):\n{tail(log)}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"GET /readyz was not 200 within {timeout_s:.0f} s:\n{tail(log)}")
-
-
-def tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
 # -- recommendations -----------------------------------------------------------------------

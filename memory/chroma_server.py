@@ -34,6 +34,12 @@ class EmbeddedChromaServer:
         self.port = port or free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise ConfigError("the Chroma server is not running")
+        return self._process.pid
+
     def start(self, timeout_s: float = 60.0) -> EmbeddedChromaServer:
         self.path.mkdir(parents=True, exist_ok=True)
         command = [chroma_cli(), "run", "--path", str(self.path), "--host", "127.0.0.1"]

@@ -4,6 +4,11 @@ One worker uses the embedded stores in-process. Several workers (one per core: a
 one Python process, bound to one core) must share their state: with no REDIS_URL or
 CHROMA_HOST, `serve` starts an embedded redis-server and a Chroma server (`chroma run`) for
 them in the data directory, and stops both when it exits.
+
+Each worker listens on its own socket bound with SO_REUSEPORT, so the kernel spreads new
+connections evenly over the workers. (With one shared socket, as uvicorn's own workers use,
+whichever worker wakes first can accept a whole burst of connections and leave the others
+idle: a 32-client benchmark then ran on one core.)
 """
 
 from __future__ import annotations
@@ -11,8 +16,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import multiprocessing
 import os
+import signal
+import socket
+import time
 from collections.abc import Iterator
+from types import FrameType
 
 import uvicorn
 
@@ -57,6 +67,58 @@ def shared_stores(settings: Settings) -> Iterator[None]:
         yield
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    return sock
+
+
+def _worker(host: str, port: int) -> None:
+    """One worker process: its own SO_REUSEPORT socket, one uvicorn server."""
+    config = uvicorn.Config(
+        "app.main:create_app", factory=True, log_level="info", timeout_graceful_shutdown=10
+    )
+    uvicorn.Server(config).run(sockets=[_listening_socket(host, port)])
+
+
+def _run_workers(host: str, port: int, workers: int) -> int:
+    """Start `workers` worker processes and wait; a signal or a worker's exit stops all."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker, args=(host, port), name=f"agentrec-worker-{n}")
+        for n in range(workers)
+    ]
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for process in processes:
+            process.start()
+        while not stopping and all(p.is_alive() for p in processes):
+            time.sleep(0.2)
+        if not stopping:
+            log.error("a worker exited; stopping the others")
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=20)
+            if process.is_alive():
+                process.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if stopping else 1
+
+
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.workers < 1:
@@ -64,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
     host = bind_host_for(settings, args.host)
+    if args.workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+        with shared_stores(settings):
+            return _run_workers(host, args.port, args.workers)
     stores = shared_stores(settings) if args.workers > 1 else contextlib.nullcontext()
     with stores:
         uvicorn.run(

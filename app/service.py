@@ -157,9 +157,15 @@ class _TraceWriter:
     is pending every `interval_s` (`autoflush`, also while a step waits on an LLM), and
     everything at the end of the run. A fast offline run is written in two round trips.
 
+    Writes run in worker threads, one at a time and in seq order: a write takes the pending
+    events and stores them under one thread lock, so a write whose awaiting coroutine was
+    cancelled (the run ended while `autoflush` was writing) still completes before the next
+    write takes its events. The store keeps only seqs above its last one, so two writes that
+    overlapped would drop the earlier batch.
+
     The first write also indexes the run under its user (for forgetting). A failed write
-    keeps its events and the next one retries them (the store skips seqs it already has);
-    if Redis stays down the run goes on and is marked degraded."""
+    puts its events back and the next one retries them; if Redis stays down the run goes on
+    and is marked degraded."""
 
     def __init__(
         self,
@@ -172,12 +178,18 @@ class _TraceWriter:
         self.run_id = run_id
         self.subject = subject
         self.interval_s = interval_s
-        self.pending: list[dict[str, Any]] = []
         self.failed = False
-        self._lock = asyncio.Lock()
+        self._pending: list[dict[str, Any]] = []
+        self._pending_lock = threading.Lock()
+        self._write_lock = threading.Lock()
 
     def add(self, event: dict[str, Any]) -> None:
-        self.pending.append(event)
+        with self._pending_lock:
+            self._pending.append(event)
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
 
     async def autoflush(
         self, owner: asyncio.Task[Any] | None = None, alive_every_s: float = 0.5
@@ -188,7 +200,7 @@ class _TraceWriter:
         running the run, if another replica asked to cancel it."""
         touched = time.monotonic()
         while True:
-            if self.pending:
+            if self.has_pending:
                 await self.flush()
             if time.monotonic() - touched >= alive_every_s:
                 touched = time.monotonic()
@@ -200,26 +212,34 @@ class _TraceWriter:
             await asyncio.sleep(self.interval_s)
 
     async def flush(self, finish: bool = False) -> None:
-        async with self._lock:  # one write at a time, in seq order
-            events, self.pending = self.pending, []
+        """Write what is pending (and mark the run finished if `finish`) in a worker thread."""
+        try:
+            await asyncio.to_thread(self.write_pending, finish)
+        except Unavailable as error:
+            if not self.failed:
+                log.warning("run %s: trace not persisted: %s", self.run_id, error)
+            self.failed = True
+
+    def write_pending(self, finish: bool = False) -> None:
+        """Store the pending events, in the calling thread; raises `Unavailable` (the events
+        stay pending for the next write)."""
+        with self._write_lock:
+            with self._pending_lock:
+                events, self._pending = self._pending, []
             if not events and not finish:
                 return
             try:
-                await asyncio.to_thread(self._write, events, finish)
-            except Unavailable as error:
-                if not self.failed:
-                    log.warning("run %s: trace not persisted: %s", self.run_id, error)
-                self.failed = True
-                self.pending = events + self.pending
-
-    def _write(self, events: list[dict[str, Any]], finish: bool) -> None:
-        if self.subject is not None:
-            self.short_term.add_user_run(self.subject, self.run_id)
-            self.subject = None
-        if events:
-            self.short_term.append_events(self.run_id, events)
-        if finish:
-            self.short_term.finish_run(self.run_id)
+                if self.subject is not None:
+                    self.short_term.add_user_run(self.subject, self.run_id)
+                    self.subject = None
+                if events:
+                    self.short_term.append_events(self.run_id, events)
+                if finish:
+                    self.short_term.finish_run(self.run_id)
+            except BaseException:
+                with self._pending_lock:
+                    self._pending[:0] = events
+                raise
 
 
 MemoryRecord = tuple[str, MemoryKind, str, dict[str, MetaValue] | None]
@@ -586,8 +606,10 @@ class Service:
         finished = self._finished(request, events, recommendation_id, final, failure, False, shown)
         collected.append(finished)
         writer = _TraceWriter(self.short_term, events.run_id, request.subject or None)
+        for event in collected:
+            writer.add(event)
         try:
-            writer._write(collected, finish=True)
+            writer.write_pending(finish=True)
         except Unavailable as error:
             log.warning("run %s: trace not persisted: %s", events.run_id, error)
             if SHORT_TERM not in finished["output"]["degraded"]:

@@ -143,12 +143,13 @@ async def follow_stored(
     after_seq: int = 0,
     poll_ms: int = 1000,
     lost_after_s: float = LOST_AFTER_S,
-    ttl_s: int = 24 * 3600,
+    ttl_s: int = 600,
+    max_events: int = 10_000,
 ) -> AsyncIterator[dict[str, Any]]:
     """A run's events from its Redis trace stream: the stored ones after `after_seq`, then
     new ones as they are written, until `run_finished`. A run whose process died (no sign
     of life for `lost_after_s`) is ended here for every reader: an `error` (run_lost) and a
-    `run_finished` are written to its trace and delivered."""
+    `run_finished` are written to its trace and delivered, which then lives `ttl_s`."""
     last = after_seq
     last_ts = 0.0
     for event in await reader.replay(run_id, after_seq):
@@ -176,7 +177,7 @@ async def follow_stored(
         alive = max(await reader.alive_at(run_id) or 0.0, last_ts)
         if time.time() - alive > lost_after_s:
             closing = _lost_run_events(run_id, last)
-            if await reader.end_lost_run(run_id, closing, ttl_s, 10_000):
+            if await reader.end_lost_run(run_id, closing, ttl_s, max_events):
                 for event in closing:
                     yield event
                 return

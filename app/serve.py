@@ -56,7 +56,9 @@ def shared_stores(settings: Settings) -> Iterator[None]:
 
     with contextlib.ExitStack() as stack:
         if settings.redis_url is None:
-            redis_server = stack.enter_context(EmbeddedRedis(settings.data_dir / "redis"))
+            redis_server = stack.enter_context(
+                EmbeddedRedis(settings.data_dir / "redis", maxmemory=settings.redis_maxmemory)
+            )
             os.environ["REDIS_URL"] = redis_server.url
             log.info("shared Redis at %s", redis_server.url)
         if settings.chroma_host is None:

@@ -580,8 +580,9 @@ class Service:
         present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> RunResult:
         """A one-shot run in the calling thread (the JSON endpoints run it in a worker
-        thread): the graph runs synchronously, with no event loop hops, and its whole trace
-        is written to Redis in one go at the end (nobody follows a JSON run live)."""
+        thread): the graph runs synchronously, with no event loop hops, and its trace is
+        written to Redis in one go at the end (nobody follows a JSON run live): by default
+        only its summary (`json_trace`, setting `json_trace`)."""
         shown = present or _same
         payload, context, events, started = self._begin(request)
         collected = [started]
@@ -605,15 +606,14 @@ class Service:
         recommendation_id = started["recommendation_id"]
         finished = self._finished(request, events, recommendation_id, final, failure, False, shown)
         collected.append(finished)
-        writer = _TraceWriter(self.short_term, events.run_id, request.subject or None)
-        for event in collected:
-            writer.add(event)
-        try:
-            writer.write_pending(finish=True)
-        except Unavailable as error:
-            log.warning("run %s: trace not persisted: %s", events.run_id, error)
-            if SHORT_TERM not in finished["output"]["degraded"]:
-                finished["output"]["degraded"].append(SHORT_TERM)
+        stored = json_trace(collected, self.settings.json_trace)
+        if stored:
+            try:
+                self.short_term.store_run(events.run_id, stored, request.subject or None)
+            except Unavailable as error:
+                log.warning("run %s: trace not persisted: %s", events.run_id, error)
+                if SHORT_TERM not in finished["output"]["degraded"]:
+                    finished["output"]["degraded"].append(SHORT_TERM)
         return _result(collected)
 
     @staticmethod
@@ -891,6 +891,35 @@ def _failure(run_id: str, error: BaseException) -> dict[str, Any]:
         return {"code": "invalid_request", "message": str(error)}
     log.error("run %s failed", run_id, exc_info=error)
     return {"code": "internal_error", "message": "the run failed unexpectedly"}
+
+
+def json_trace(
+    events: list[dict[str, Any]], mode: Literal["summary", "full", "none"]
+) -> list[dict[str, Any]]:
+    """What a one-shot run keeps in its Redis trace. 'summary': `run_started`, any `error`
+    and a `run_finished` whose recommendations are reduced to item id, rank and score (what
+    replaying the run and attributing later events to it need; marked `"trace": "summary"`);
+    'full': every event; 'none': nothing."""
+    if mode == "full":
+        return events
+    if mode == "none" or not events:
+        return []
+    finished = events[-1]
+    output = finished["output"]
+    summary = {
+        **finished,
+        "trace": "summary",
+        "output": {
+            "recommendations": [
+                {"item_id": r["item_id"], "rank": n, "score": r.get("score")}
+                for n, r in enumerate(output.get("recommendations", []), 1)
+            ],
+            "rating": output.get("rating"),
+            "degraded": output.get("degraded", []),
+        },
+    }
+    errors = [e for e in events[1:-1] if e["type"] == "error"]
+    return [events[0], *errors, summary]
 
 
 def _result(events: list[dict[str, Any]]) -> RunResult:

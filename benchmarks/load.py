@@ -71,11 +71,16 @@ class RunFailed(Exception):
 
 @contextmanager
 def local_service(
-    workdir: Path, workers: int = 1, chroma_server: bool = False, ready_timeout_s: float = 180.0
+    workdir: Path,
+    workers: int = 1,
+    chroma_server: bool = False,
+    ready_timeout_s: float = 180.0,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """`agentrec serve` on a free loopback port with its own redis-server (and a Chroma
     server when asked or when `workers` > 1; else Chroma is embedded); yields the URL, the
-    Redis URL and the pids to meter. Stops everything on exit (terminate, then kill)."""
+    Redis URL and the pids to meter. `settings` are extra environment variables of the
+    service. Stops everything on exit (terminate, then kill)."""
     import redis
 
     from memory.chroma_server import EmbeddedChromaServer
@@ -83,7 +88,7 @@ def local_service(
 
     with contextlib.ExitStack() as stack:
         redis_server = stack.enter_context(EmbeddedRedis(workdir / "redis-external"))
-        settings = {"REDIS_URL": redis_server.url}
+        settings = {**(settings or {}), "REDIS_URL": redis_server.url}
         pids: dict[str, int] = {}
         if chroma_server or workers > 1:
             chroma = stack.enter_context(EmbeddedChromaServer(workdir / "chroma"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,7 +48,31 @@ class Settings(BaseSettings):
         default=7 * 24 * 3600, description="How long session data lives in Redis (seconds)."
     )
     trace_ttl_s: int = Field(
-        default=24 * 3600, description="How long a run's trace stays replayable (seconds)."
+        default=3600,
+        ge=1,
+        description="How long the trace of a run in flight lives in Redis after its last "
+        "event (seconds); a run that goes silent for longer is forgotten.",
+    )
+    finished_trace_ttl_s: int = Field(
+        default=600,
+        ge=1,
+        description="How long a finished run stays replayable (resume with Last-Event-ID, "
+        "follow from another replica) after its last event (seconds).",
+    )
+    json_trace: Literal["summary", "full", "none"] = Field(
+        default="summary",
+        description="What a one-shot JSON run keeps in Redis: 'summary' (run_started and a "
+        "run_finished with the recommended item ids: replay and attribution), 'full' (every "
+        "agent event, as a streamed run) or 'none'.",
+    )
+    trace_max_events: int = Field(
+        default=10_000, ge=10, description="Most events one run's trace keeps (oldest dropped)."
+    )
+    redis_maxmemory: str = Field(
+        default="",
+        description="maxmemory of the embedded redis-server (e.g. '512mb'; empty: no limit). "
+        "It evicts keys closest to expiry first (volatile-ttl): traces, then sessions; "
+        "profiles and event logs, which have no TTL, are never evicted.",
     )
     profile_eta: float = Field(
         default=0.2,

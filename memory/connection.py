@@ -101,7 +101,9 @@ class RedisProvider:
         """Start the embedded server when no external URL is configured (idempotent)."""
         with self._lock:
             if self.settings.redis_url is None and self.embedded is None:
-                server = EmbeddedRedis(self.settings.data_dir / "redis")
+                server = EmbeddedRedis(
+                    self.settings.data_dir / "redis", maxmemory=self.settings.redis_maxmemory
+                )
                 server.start()
                 self.embedded = server
                 self._url = server.url

@@ -50,10 +50,19 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A redis-server child process on 127.0.0.1. Use as a context manager or start/stop."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        appendonly: bool = True,
+        maxmemory: str = "",
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.maxmemory = maxmemory or "0"
+        """Redis `maxmemory` ('0': no limit). Past it, keys closest to expiry are evicted
+        first (`volatile-ttl`): traces, then sessions; keys without a TTL never are."""
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -78,6 +87,8 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
+            "--maxmemory", self.maxmemory,
+            "--maxmemory-policy", "volatile-ttl",
         ]  # fmt: skip
         self._process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

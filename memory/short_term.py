@@ -14,15 +14,23 @@ touches together always live in one slot):
     P:user:{uid}:event_ids       hash    event_id -> 1 (idempotency)    TTL event_id_ttl_s
     P:user:{uid}:runs            zset    run id -> start (unix s)        TTL trace_ttl_s
     P:user:{uid}:memories        string  how many long-term memories     no TTL
-    P:run:{rid}:blackboard       hash    key -> JSON value               TTL trace_ttl_s
-    P:run:{rid}:trace            stream  id 0-<seq>, field data=JSON     TTL trace_ttl_s, MAXLEN
-    P:run:{rid}:state            hash    finished_at, alive_at, cancel_requested   TTL
+    P:run:{rid}:blackboard       hash    key -> JSON value               TTL trace_ttl_s *
+    P:run:{rid}:trace            stream  id 0-<seq>, field data=JSON     TTL trace_ttl_s *, MAXLEN
+    P:run:{rid}:state            hash    finished_at, alive_at, cancel_requested   TTL *
+    P:run:{rid}:summary          string  JSON events of a one-shot run   TTL finished_trace_ttl_s
     P:cache:<key>                string  cached value                    TTL given per entry
+
+* While the run goes on, every write refreshes the TTL (`trace_ttl_s`); once the run is
+finished its keys live `finished_trace_ttl_s` (long enough to resume or follow it).
 
 Every write of a session refreshes the TTL of the session, its turns and the owner's index.
 Feedback events are recorded by one script per user and batch: an event id seen before is
 reported as a duplicate and changes nothing, so the event log, the profile, the feedback
 history and the exclusions count every event exactly once.
+
+A one-shot run that nobody follows live keeps its (usually summarised) events in one string
+instead of a stream: a Redis stream costs at least 4.7 KB (a preallocated node), a string
+the size of its text. Readers see both the same way.
 
 The trace uses explicit stream ids `0-<seq>` so "everything after sequence n" is one XRANGE
 and a blocking XREAD, with no lookup table.
@@ -215,10 +223,11 @@ return seq
 """
 
 
-# The closing events of a lost run, only if nothing finished it: KEYS trace, state; ARGV as
+# The closing events of a lost run, only if nothing finished it: KEYS trace, state, summary; ARGV as
 # _APPEND_EVENTS. Marks the run finished. Returns 1, or 0 if it was finished already.
 _END_LOST_RUN = """
 if redis.call('HEXISTS', KEYS[2], 'finished_at') == 1 then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local seq = 0
 if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) end
@@ -236,8 +245,9 @@ return 1
 """
 
 
-# KEYS: trace, state. ARGV: TTL. Flags a cancel for the run's process to see.
+# KEYS: trace, state, summary. ARGV: TTL. Flags a cancel for the run's process to see.
 _REQUEST_CANCEL = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'finished' end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
 if redis.call('HEXISTS', KEYS[2], 'finished_at') == 1 then return 'finished' end
 redis.call('HSET', KEYS[2], 'cancel_requested', '1')
@@ -283,6 +293,17 @@ def run_state_key(prefix: str, run_id: str) -> str:
     return f"{prefix}:run:{{{run_id}}}:state"
 
 
+def run_summary_key(prefix: str, run_id: str) -> str:
+    return f"{prefix}:run:{{{run_id}}}:summary"
+
+
+def _stored_events(entries: Any, summary: Any, after_seq: int) -> list[dict[str, Any]]:
+    """A run's events after `after_seq` from its trace stream, else from its summary."""
+    if entries or summary is None:
+        return _events(entries)
+    return [e for e in json.loads(summary) if e["seq"] > after_seq]
+
+
 def _max_block_ms(connection_kwargs: Mapping[str, Any]) -> int:
     # A blocking read must return before the socket times out, or it reads as an outage.
     socket_timeout = connection_kwargs.get("socket_timeout")
@@ -321,14 +342,15 @@ class ShortTermMemory:
         *,
         prefix: str = "agentrec",
         session_ttl_s: int = 7 * 24 * 3600,
-        trace_ttl_s: int = 24 * 3600,
+        trace_ttl_s: int = 3600,
+        finished_trace_ttl_s: int = 600,
         max_turns: int = 1000,
         max_events: int = 10_000,
         max_feedback: int = 200,
         max_user_events: int = 10_000,
         event_id_ttl_s: int = 30 * 24 * 3600,
     ) -> None:
-        if session_ttl_s < 1 or trace_ttl_s < 1:
+        if session_ttl_s < 1 or trace_ttl_s < 1 or finished_trace_ttl_s < 1:
             raise ValueError("TTLs must be at least one second")
         if max_turns < 1 or max_events < 1:
             raise ValueError("max_turns and max_events must be at least 1")
@@ -336,6 +358,7 @@ class ShortTermMemory:
         self.prefix = prefix
         self.session_ttl_s = session_ttl_s
         self.trace_ttl_s = trace_ttl_s
+        self.finished_trace_ttl_s = finished_trace_ttl_s
         self.max_turns = max_turns
         self.max_events = max_events
         self.max_feedback = max_feedback
@@ -357,12 +380,14 @@ class ShortTermMemory:
     def from_settings(
         cls, client: redis.Redis, settings: Settings, prefix: str = "agentrec"
     ) -> ShortTermMemory:
-        """TTLs from the service settings (`session_ttl_s`, `trace_ttl_s`)."""
+        """TTLs and bounds from the service settings."""
         return cls(
             client,
             prefix=prefix,
             session_ttl_s=settings.session_ttl_s,
             trace_ttl_s=settings.trace_ttl_s,
+            finished_trace_ttl_s=settings.finished_trace_ttl_s,
+            max_events=settings.trace_max_events,
         )
 
     # -- keys ----------------------------------------------------------------------------
@@ -404,6 +429,9 @@ class ShortTermMemory:
 
     def run_state_key(self, run_id: str) -> str:
         return run_state_key(self.prefix, run_id)
+
+    def run_summary_key(self, run_id: str) -> str:
+        return run_summary_key(self.prefix, run_id)
 
     def cache_key(self, key: str) -> str:
         return f"{self.prefix}:cache:{key}"
@@ -559,10 +587,35 @@ class ShortTermMemory:
         return int(result)
 
     @_redis_errors_as_unavailable
+    def store_run(
+        self, run_id: str, events: Sequence[Mapping[str, Any]], user_id: str | None
+    ) -> None:
+        """Keep a finished one-shot run's events (each with its int `seq`) in one string for
+        `finished_trace_ttl_s`, indexed under `user_id`; one round trip."""
+        now = time.time()
+        payload = [{**event, "run_id": run_id, "ts": event.get("ts", now)} for event in events]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(
+            self.run_summary_key(run_id),
+            json.dumps(payload, ensure_ascii=False),
+            ex=self.finished_trace_ttl_s,
+        )
+        if user_id is not None:
+            index = self.user_runs_key(user_id)
+            pipe.zadd(index, {run_id: now})
+            pipe.zremrangebyscore(index, "-inf", now - self.trace_ttl_s)
+            pipe.expire(index, self.trace_ttl_s)
+        pipe.execute()
+
+    @_redis_errors_as_unavailable
     def replay(self, run_id: str, after_seq: int | None = None) -> list[dict[str, Any]]:
         """The run's events with seq > `after_seq` (all when None), in order."""
         start = f"0-{(after_seq or 0) + 1}"
-        return _events(self.client.xrange(self.trace_key(run_id), min=start))
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xrange(self.trace_key(run_id), min=start)
+        pipe.get(self.run_summary_key(run_id))
+        entries, summary = pipe.execute()
+        return _stored_events(entries, summary, after_seq or 0)
 
     @_redis_errors_as_unavailable
     def read_new(
@@ -576,11 +629,13 @@ class ShortTermMemory:
 
     @_redis_errors_as_unavailable
     def finish_run(self, run_id: str) -> None:
-        """Mark the run finished: later `append_event` calls raise `RunFinished`."""
+        """Mark the run finished: later `append_event` calls raise `RunFinished`. Its trace,
+        state and blackboard now live `finished_trace_ttl_s` (replay, resume, followers)."""
         state = self.run_state_key(run_id)
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(state, "finished_at", time.time())
-        pipe.expire(state, self.trace_ttl_s)
+        for key in (state, self.trace_key(run_id), self.blackboard_key(run_id)):
+            pipe.expire(key, self.finished_trace_ttl_s)
         pipe.execute()
 
     @_redis_errors_as_unavailable
@@ -598,14 +653,16 @@ class ShortTermMemory:
     def request_cancel(self, run_id: str) -> str:
         """Ask the process running `run_id` to cancel it (it checks while it says it is
         alive): "cancelling", "finished", or "unknown" when no such run is stored."""
-        result = self._request_cancel(
-            keys=[self.trace_key(run_id), self.run_state_key(run_id)], args=[self.trace_ttl_s]
-        )
+        keys = [self.trace_key(run_id), self.run_state_key(run_id), self.run_summary_key(run_id)]
+        result = self._request_cancel(keys=keys, args=[self.trace_ttl_s])
         return _text(result)
 
     @_redis_errors_as_unavailable
     def run_finished(self, run_id: str) -> bool:
-        return bool(self.client.hexists(self.run_state_key(run_id), "finished_at"))
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hexists(self.run_state_key(run_id), "finished_at")
+        pipe.exists(self.run_summary_key(run_id))
+        return any(pipe.execute())
 
     # -- response cache ------------------------------------------------------------------
     @_redis_errors_as_unavailable
@@ -773,6 +830,7 @@ class ShortTermMemory:
                     self.trace_key(run_id),
                     self.blackboard_key(run_id),
                     self.run_state_key(run_id),
+                    self.run_summary_key(run_id),
                 )
             pipe.zrem(runs, *run_ids)
             pipe.execute()
@@ -803,10 +861,13 @@ class AsyncTraceReader:
         """The run's events with seq > `after_seq` (all when None), in order."""
         start = f"0-{(after_seq or 0) + 1}"
         try:
-            entries = await self.client.xrange(trace_key(self.prefix, run_id), min=start)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xrange(trace_key(self.prefix, run_id), min=start)
+            pipe.get(run_summary_key(self.prefix, run_id))
+            entries, summary = await pipe.execute()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise MemoryUnavailable(self.server, exc) from exc
-        return _events(entries)
+        return _stored_events(entries, summary, after_seq or 0)
 
     async def read_new(
         self, run_id: str, after_seq: int = 0, block_ms: int | None = None
@@ -824,8 +885,10 @@ class AsyncTraceReader:
 
     async def run_finished(self, run_id: str) -> bool:
         try:
-            state = run_state_key(self.prefix, run_id)
-            return bool(await self.client.hexists(state, "finished_at"))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hexists(run_state_key(self.prefix, run_id), "finished_at")
+            pipe.exists(run_summary_key(self.prefix, run_id))
+            return any(await pipe.execute())
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise MemoryUnavailable(self.server, exc) from exc
 
@@ -845,10 +908,14 @@ class AsyncTraceReader:
         args: list[Any] = [ttl_s, max_events]
         for event in events:
             args += [event["seq"], json.dumps({k: v for k, v in event.items() if k != "seq"})]
-        state = run_state_key(self.prefix, run_id)
+        keys = [
+            trace_key(self.prefix, run_id),
+            run_state_key(self.prefix, run_id),
+            run_summary_key(self.prefix, run_id),
+        ]
         try:
             script = self.client.register_script(_END_LOST_RUN)
-            done = await script(keys=[trace_key(self.prefix, run_id), state], args=args)
+            done = await script(keys=keys, args=args)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise MemoryUnavailable(self.server, exc) from exc
         return bool(done)

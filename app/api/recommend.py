@@ -196,7 +196,16 @@ async def resume_stream(
         stored = await reader.replay(run_id, 0)
     if not stored:
         raise ApiError(404, "run_not_found", f"no run {run_id!r} (unknown or expired)")
-    return sse_response(follow_stored(reader, run_id, after, ttl_s=service.settings.trace_ttl_s))
+    settings = service.settings
+    return sse_response(
+        follow_stored(
+            reader,
+            run_id,
+            after,
+            ttl_s=settings.finished_trace_ttl_s,
+            max_events=settings.trace_max_events,
+        )
+    )
 
 
 @router.post(

@@ -233,9 +233,8 @@ def test_redis_outage_degrades_then_recovers_without_restart(tmp_path: Path) -> 
             server = EmbeddedRedis(tmp_path / "redis", port=port).start()
             back = run(svc, user_id=DEMO_USER_ID, count=5)
             assert back.output["degraded"] == []
-            assert [e["seq"] for e in svc.short_term.replay(back.run_id)] == [
-                e["seq"] for e in back.events
-            ]
+            stored = svc.short_term.replay(back.run_id)  # its summary, once Redis is back
+            assert [e["seq"] for e in stored] == [back.events[0]["seq"], back.events[-1]["seq"]]
             session_id, _ = svc.create_session(DEMO_USER_ID)
             assert svc.session_turns(session_id) == []
     finally:

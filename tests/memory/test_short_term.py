@@ -40,7 +40,13 @@ def client(request: pytest.FixtureRequest, redis_server: EmbeddedRedis) -> Itera
 
 @pytest.fixture()
 def memory(client: redis.Redis) -> ShortTermMemory:
-    return ShortTermMemory(client, prefix="test", session_ttl_s=SESSION_TTL, trace_ttl_s=TRACE_TTL)
+    return ShortTermMemory(
+        client,
+        prefix="test",
+        session_ttl_s=SESSION_TTL,
+        trace_ttl_s=TRACE_TTL,
+        finished_trace_ttl_s=TRACE_TTL // 5,
+    )
 
 
 def keys_of(client: redis.Redis) -> set[str]:
@@ -205,9 +211,11 @@ def test_finished_runs_take_no_more_events(memory: ShortTermMemory, client: redi
     memory.append_event("r", {"type": "run_started"})
     memory.append_event("r", {"type": "run_finished"})
     assert not memory.run_finished("r")
+    assert client.ttl(memory.trace_key("r")) > memory.finished_trace_ttl_s  # was in flight
     memory.finish_run("r")
     assert memory.run_finished("r")
-    assert 0 < client.ttl(memory.run_state_key("r")) <= TRACE_TTL
+    for key in (memory.run_state_key("r"), memory.trace_key("r")):
+        assert 0 < client.ttl(key) <= memory.finished_trace_ttl_s
     with pytest.raises(RunFinished):
         memory.append_event("r", {"type": "thought"})
     assert [e["type"] for e in memory.replay("r")] == ["run_started", "run_finished"]

@@ -32,7 +32,9 @@ USER agentrec
 VOLUME ["/data"]
 EXPOSE 8000
 
+# Liveness: the process answers (/livez; /healthz is an alias). Readiness (/readyz) is for
+# routing traffic, and stays 200 while Redis or Chroma is down (the service degrades).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/livez', timeout=2)"
 
 CMD ["agentrec", "serve", "--host", "0.0.0.0", "--port", "8000"]

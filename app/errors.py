@@ -22,7 +22,9 @@ Public API (wire it in `create_app`)::
 Error codes produced here:
 
 - `invalid_request` (422): the request does not match the schema; `details` is a list of
-  `{"field": "body.count", "message": "Input should be greater than 0"}`.
+  `{"field": "body.count", "message": "Input should be greater than 0"}`, at most
+  `MAX_VALIDATION_DETAILS` of them (the message gives the total). The input is never echoed:
+  messages and field names are cut short, so a huge invalid body gets a small answer.
 - `invalid_json` (400): the body is not valid JSON; `details` gives the position.
 - `not_found` (404, also for unknown routes), `method_not_allowed` (405, with `Allow`),
   `http_<status>` for any other `HTTPException`.
@@ -64,6 +66,10 @@ _REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Longest validation message passed on to clients (pydantic messages are short; a custom
 # validator's could echo a whole input).
 _MAX_DETAIL_MESSAGE_CHARS = 300
+# A field name is made of the path to the bad value, dict keys included: long keys are cut.
+_MAX_FIELD_PART_CHARS = 64
+MAX_VALIDATION_DETAILS = 20
+"""Most validation errors listed in a 422's `details` (the message says how many in all)."""
 
 
 class ApiError(Exception):
@@ -257,14 +263,15 @@ async def _api_error_handler(request: Request, exc: Exception) -> Response:
 
 def _field_name(loc: Any) -> str:
     if isinstance(loc, (list, tuple)):
-        return ".".join(str(part) for part in loc) or "request"
-    return str(loc)
+        name = ".".join(_short(str(part), _MAX_FIELD_PART_CHARS) for part in loc)
+        return _short(name) or "request"
+    return _short(str(loc), _MAX_FIELD_PART_CHARS)
 
 
-def _short(text: str) -> str:
-    if len(text) <= _MAX_DETAIL_MESSAGE_CHARS:
+def _short(text: str, limit: int = _MAX_DETAIL_MESSAGE_CHARS) -> str:
+    if len(text) <= limit:
         return text
-    return text[: _MAX_DETAIL_MESSAGE_CHARS - 1] + "…"
+    return text[: limit - 1] + "…"
 
 
 def _is_json_content_type(value: str | None) -> bool:
@@ -291,8 +298,10 @@ async def _validation_error_handler(request: Request, exc: Exception) -> Respons
             [{"field": "body", "message": f"{reason}{where}"}],
         )
 
+    # Only `loc` and `msg` are used: pydantic's `input` (which may be the whole body) and
+    # `ctx` never reach the client, and at most MAX_VALIDATION_DETAILS errors are listed.
     details = []
-    for error in errors:
+    for error in errors[:MAX_VALIDATION_DETAILS]:
         loc = error.get("loc") or ()
         message = str(error.get("msg") or "invalid value")
         if tuple(loc) == ("body",) and not _is_json_content_type(
@@ -302,7 +311,11 @@ async def _validation_error_handler(request: Request, exc: Exception) -> Respons
         details.append({"field": _field_name(loc), "message": _short(message)})
     if details:
         first = f"{details[0]['field']}: {details[0]['message']}"
-        more = f" (and {len(details) - 1} more, see details)" if len(details) > 1 else ""
+        more = ""
+        if len(errors) > len(details):
+            more = f" (and {len(errors) - 1} more; details lists the first {len(details)})"
+        elif len(details) > 1:
+            more = f" (and {len(details) - 1} more, see details)"
         message = f"The request is invalid: {first}{more}."
     else:
         message = "The request is invalid."

@@ -2,7 +2,8 @@
 
 The lifespan starts the `Service` (embedded Redis unless REDIS_URL, Chroma, the catalog's
 models) in a worker thread and stops it on shutdown; requests that arrive before it is
-ready get a 503 `starting`.
+ready get a 503 `starting`, and `/readyz` answers 503 until then and from shutdown on
+(`app.state.lifecycle`: starting, ready, stopping).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import errors, security
 from app.api import admin, feedback, ops, recommend, sessions
+from app.health import DependencyChecks
 from app.metrics import Metrics, MetricsMiddleware
 from app.runs import RunRegistry
 from app.service import Service
@@ -54,10 +56,14 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         security.install(app, settings, svc.redis.async_client())
         svc.run_observer = lambda task, status: metrics.runs.labels(task, status).inc()
         app.state.service = svc
+        app.state.dependency_checks = DependencyChecks()
+        app.state.lifecycle = "ready"
         try:
             yield
         finally:
+            app.state.lifecycle = "stopping"  # /readyz answers 503 from here on
             app.state.service = None
+            app.state.dependency_checks.close()
             await app.state.runs.shutdown()
             await svc.aclose()
             if owned:
@@ -71,6 +77,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     )
     app.state.settings = settings
     app.state.service = None
+    app.state.lifecycle = "starting"  # then "ready", then "stopping" (see app/api/ops.py)
     app.state.runs = RunRegistry()
     app.state.metrics = metrics
     security.install(app, settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -17,6 +17,53 @@ ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 """User, session, item and event ids: 1-128 characters of letters, digits and . _ : @ -"""
 
 UserId = Field(default=None, pattern=ID_PATTERN, description="A known or new user id.")
+
+# -- request size bounds -----------------------------------------------------------------
+# Every list and map a request may carry is bounded (and so is every string in them), so a
+# body under `max_body_bytes` cannot hold tens of thousands of values that all pass
+# validation and then cost CPU in filtering, or echo back in an error. They show in the
+# OpenAPI document as maxItems / maxProperties / maxLength.
+MAX_FILTER_ATTRIBUTES = 20
+"""Attributes named in `filters.include` (and, separately, in `filters.exclude`)."""
+MAX_FILTER_VALUES = 100
+"""Values per attribute in a filter."""
+MAX_VALUE_CHARS = 200
+"""Longest attribute value (in filters and in catalog items)."""
+MAX_NAME_CHARS = 64
+"""Longest attribute, field or context key name."""
+MAX_ITEM_ID_CHARS = 128
+"""Longest item id in a list of item ids."""
+MAX_EXCLUDED_ITEMS = 1000
+"""`exclude_item_ids` of a recommendation request."""
+MAX_FIELDS = 50
+"""`fields` of a recommendation request."""
+MAX_RANK_ITEMS = 200
+"""`item_ids` of a rank request."""
+MAX_CONTEXT_KEYS = 20
+"""Entries of a request's `context` map."""
+MAX_CONTEXT_VALUE_CHARS = 500
+"""Longest `context` value."""
+MAX_EVENTS = 100
+"""Events in one `POST /v1/events` batch."""
+MAX_ITEM_ATTRIBUTES = 50
+"""Attributes of one catalog item."""
+MAX_ITEM_VALUES = 100
+"""Values per attribute of one catalog item."""
+
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)]
+FilterValue = Annotated[str, StringConstraints(max_length=MAX_VALUE_CHARS)]
+ItemRef = Annotated[str, StringConstraints(max_length=MAX_ITEM_ID_CHARS)]
+ContextValue = Annotated[str, StringConstraints(max_length=MAX_CONTEXT_VALUE_CHARS)]
+FilterValues = Annotated[list[FilterValue], Field(max_length=MAX_FILTER_VALUES)]
+ContextMap = Annotated[
+    dict[Name, ContextValue],
+    Field(
+        max_length=MAX_CONTEXT_KEYS,
+        description=f"Request context (device, page...), recorded with the run: at most "
+        f"{MAX_CONTEXT_KEYS} entries, keys up to {MAX_NAME_CHARS} characters, values up to "
+        f"{MAX_CONTEXT_VALUE_CHARS}.",
+    ),
+]
 
 
 def _check_unicode(value: Any) -> None:
@@ -41,21 +88,33 @@ class _Body(BaseModel):
     # strict: a JSON body must match the OpenAPI types ("3" is not a count, 0 not a bool)
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _valid_text(cls, data: Any) -> Any:
-        _check_unicode(data)
-        return data
+    @model_validator(mode="after")
+    def _valid_text(self) -> Self:
+        # After the fields: the size bounds are checked first, so an oversized body is
+        # refused before its strings are walked. Nested bodies check their own fields.
+        for name in type(self).model_fields:
+            _check_unicode(getattr(self, name))
+        return self
+
+
+_FILTER_BOUNDS = (
+    f"at most {MAX_FILTER_ATTRIBUTES} attributes (names up to {MAX_NAME_CHARS} characters), "
+    f"{MAX_FILTER_VALUES} values each (up to {MAX_VALUE_CHARS} characters)"
+)
 
 
 class AttributeFilters(_Body):
-    include: dict[str, list[str]] = Field(
+    include: dict[Name, FilterValues] = Field(
         default_factory=dict,
-        description="attribute -> values; an item must have one of the values of each",
+        max_length=MAX_FILTER_ATTRIBUTES,
+        description="attribute -> values; an item must have one of the values of each; "
+        + _FILTER_BOUNDS,
         examples=[{"genres": ["Comedy", "Romance"]}],
     )
-    exclude: dict[str, list[str]] = Field(
-        default_factory=dict, description="attribute -> values no returned item may have"
+    exclude: dict[Name, FilterValues] = Field(
+        default_factory=dict,
+        max_length=MAX_FILTER_ATTRIBUTES,
+        description="attribute -> values no returned item may have; " + _FILTER_BOUNDS,
     )
 
 
@@ -69,25 +128,26 @@ class _Personalised(_Body):
         description="An anonymous visitor's id, when there is no user_id: feedback sent with "
         "this session_id shapes its recommendations.",
     )
-    context: dict[str, str] = Field(
-        default_factory=dict,
-        max_length=20,
-        description="Request context (device, page...), recorded with the run.",
-    )
+    context: ContextMap = Field(default_factory=dict)
 
 
 class RecommendationRequest(_Personalised):
     count: int = Field(default=10, ge=1, le=50, description="How many items (1-50).")
     filters: AttributeFilters = Field(default_factory=AttributeFilters)
-    exclude_item_ids: list[str] = Field(default_factory=list, max_length=1000)
+    exclude_item_ids: list[ItemRef] = Field(
+        default_factory=list,
+        max_length=MAX_EXCLUDED_ITEMS,
+        description=f"Items never to return (at most {MAX_EXCLUDED_ITEMS}).",
+    )
     exclude_seen: bool = Field(default=True, description="Leave out items the user has seen.")
     diversity: float = Field(
         default=0.0, ge=0.0, le=1.0, description="0 ranks by relevance; up to 1 adds variety."
     )
-    fields: list[str] = Field(
+    fields: list[Name] = Field(
         default_factory=list,
-        max_length=50,
-        description="Item properties to return in `properties` (e.g. genres, year, text).",
+        max_length=MAX_FIELDS,
+        description="Item properties to return in `properties` (e.g. genres, year, text); "
+        f"at most {MAX_FIELDS}.",
     )
     fallback: Literal["popular", "none"] = Field(
         default="popular",
@@ -102,7 +162,11 @@ class RecommendationRequest(_Personalised):
 
 
 class RankRequest(_Personalised):
-    item_ids: list[str] = Field(min_length=1, max_length=200, description="Items to order.")
+    item_ids: list[ItemRef] = Field(
+        min_length=1,
+        max_length=MAX_RANK_ITEMS,
+        description=f"Items to order (1-{MAX_RANK_ITEMS}).",
+    )
 
 
 class ItemRequest(_Personalised):
@@ -177,7 +241,9 @@ class Event(_Body):
 
 
 class EventBatch(_Body):
-    events: list[Event] = Field(min_length=1, max_length=100)
+    events: list[Event] = Field(
+        min_length=1, max_length=MAX_EVENTS, description=f"1-{MAX_EVENTS} events."
+    )
 
 
 class EventResult(BaseModel):
@@ -219,7 +285,7 @@ class SessionOut(BaseModel):
 
 class MessageRequest(_Body):
     message: str = Field(min_length=1, max_length=4000)
-    context: dict[str, str] = Field(default_factory=dict, max_length=20)
+    context: ContextMap = Field(default_factory=dict)
 
     @field_validator("message")
     @classmethod
@@ -258,16 +324,18 @@ class ItemOut(BaseModel):
 
 
 AttributeName = Annotated[str, StringConstraints(pattern=r"^[^$#\s][^\s]{0,63}$")]
-AttributeValue = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+AttributeValue = Annotated[str, StringConstraints(min_length=1, max_length=MAX_VALUE_CHARS)]
+AttributeValues = Annotated[list[AttributeValue], Field(max_length=MAX_ITEM_VALUES)]
 
 
 class ItemIn(_Body):
     title: str = Field(min_length=1, max_length=500)
-    attributes: dict[AttributeName, list[AttributeValue]] = Field(
+    attributes: dict[AttributeName, AttributeValues] = Field(
         default_factory=dict,
-        max_length=50,
+        max_length=MAX_ITEM_ATTRIBUTES,
         description="attribute name (1-64 characters, no spaces, not starting with $ or #) "
-        "-> values",
+        f"-> values (at most {MAX_ITEM_ATTRIBUTES} attributes, {MAX_ITEM_VALUES} values each, "
+        f"1-{MAX_VALUE_CHARS} characters)",
         examples=[{"genres": ["Drama"], "year": ["1999"]}],
     )
     text: str = Field(default="", max_length=20_000, description="A description to search.")
@@ -302,9 +370,42 @@ class CancelOut(BaseModel):
     status: Literal["cancelling", "finished"]
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
 class Readiness(BaseModel):
-    status: Literal["ready", "unavailable"]
-    checks: dict[str, str]
+    """Whether the replica can serve. A store outage does not make it unready: it answers
+    without the store (degraded) and names it in `degraded`."""
+
+    status: Literal["ready", "starting", "stopping"] = Field(
+        description="ready (200) once the models are loaded, degraded or not; starting or "
+        "stopping (503) otherwise."
+    )
+    degraded: list[str] = Field(
+        default_factory=list,
+        description="Dependencies that are down (redis, chroma): the service answers without "
+        "them; GET /health/dependencies says why.",
+    )
+    checks: dict[str, str] = Field(
+        default_factory=dict,
+        description='Each dependency: "ok" or "unavailable: <reason>".',
+    )
+
+
+class DependencyStatus(BaseModel):
+    status: Literal["ok", "unavailable"]
+    error: str | None = Field(default=None, description="Why it is unavailable.")
+
+
+class DependencyReport(BaseModel):
+    """Each dependency's state. Always answered with 200: it is a report, not a probe."""
+
+    status: Literal["ok", "degraded", "starting", "stopping"] = Field(
+        description="ok: every dependency answers; degraded: some are down (the service "
+        "still answers, see `dependencies`); starting / stopping: not checked."
+    )
+    dependencies: dict[str, DependencyStatus]
 
 
 class ErrorDetail(BaseModel):

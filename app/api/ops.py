@@ -1,38 +1,91 @@
-"""Liveness, readiness and metrics."""
+"""Liveness, readiness, the dependency report and metrics.
+
+- `GET /livez` (and its alias `/healthz`): liveness, the process answers. Restart on failure.
+- `GET /readyz`: readiness, the replica can serve: 200 once the service is started (models
+  loaded), also while Redis or Chroma is down (it answers degraded and names them in
+  `degraded`); 503 only while starting or stopping. Route traffic on it.
+- `GET /health/dependencies`: each dependency's state with the error; always 200 (it is a
+  report for dashboards and alerts, not a probe).
+"""
 
 from __future__ import annotations
-
-import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.schemas import Readiness
+from app.health import DependencyCheck, DependencyChecks
+from app.schemas import DependencyReport, DependencyStatus, Liveness, Readiness
+from app.service import Service
 
 router = APIRouter(tags=["ops"])
 
+_LIVENESS_SUMMARY = "Liveness: the process answers (restart the replica when it does not)."
 
-@router.get("/healthz", summary="Liveness: the process answers.")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+
+@router.get("/livez", response_model=Liveness, summary=_LIVENESS_SUMMARY)
+async def livez() -> Liveness:
+    return Liveness(status="ok")
+
+
+@router.get("/healthz", response_model=Liveness, summary=_LIVENESS_SUMMARY + " Alias of /livez.")
+async def healthz() -> Liveness:
+    return Liveness(status="ok")
+
+
+def _lifecycle(request: Request) -> tuple[Service | None, str]:
+    """The started service, or None and "starting" / "stopping"."""
+    service: Service | None = getattr(request.app.state, "service", None)
+    phase = str(getattr(request.app.state, "lifecycle", "starting"))
+    if service is None or phase != "ready":
+        return None, "stopping" if phase == "stopping" else "starting"
+    return service, phase
+
+
+async def _checks(request: Request, service: Service) -> list[DependencyCheck]:
+    checks: DependencyChecks = request.app.state.dependency_checks
+    return await checks.run(service)
 
 
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Redis or Chroma is unavailable."}},
-    summary="Readiness: the service is started and Redis and Chroma answer.",
+    responses={503: {"model": Readiness, "description": "The service is starting or stopping."}},
+    summary="Readiness: the service can serve (a Redis or Chroma outage only degrades it).",
 )
 async def readyz(request: Request) -> Response:
-    service = getattr(request.app.state, "service", None)
+    service, phase = _lifecycle(request)
     if service is None:
-        body = Readiness(status="unavailable", checks={"service": "starting"})
+        body = Readiness(status="starting" if phase == "starting" else "stopping")
         return JSONResponse(body.model_dump(), status_code=503)
-    checks = await asyncio.to_thread(service.readiness)
-    ready = all(v == "ok" for v in checks.values())
-    body = Readiness(status="ready" if ready else "unavailable", checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    checks = await _checks(request, service)
+    body = Readiness(
+        status="ready",
+        degraded=[c.name for c in checks if not c.ok],
+        checks={c.name: "ok" if c.ok else f"unavailable: {c.error}" for c in checks},
+    )
+    return JSONResponse(body.model_dump(), status_code=200)
+
+
+@router.get(
+    "/health/dependencies",
+    response_model=DependencyReport,
+    summary="Each dependency (Redis, Chroma): ok or unavailable, with the error. Always 200.",
+)
+async def dependencies(request: Request) -> DependencyReport:
+    service, phase = _lifecycle(request)
+    if service is None:
+        return DependencyReport(
+            status="starting" if phase == "starting" else "stopping", dependencies={}
+        )
+    checks = await _checks(request, service)
+    return DependencyReport(
+        status="ok" if all(c.ok for c in checks) else "degraded",
+        dependencies={
+            c.name: DependencyStatus(status="ok" if c.ok else "unavailable", error=c.error)
+            for c in checks
+        },
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics.", response_class=Response)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -49,25 +49,34 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
+NAMES_SHOWN = 10
+"""Most names an error message lists (unknown and known attributes); the rest are counted."""
+
+
+def _names(names: Iterable[str], limit: int = NAMES_SHOWN) -> str:
+    """`names` sorted and comma-separated, the first `limit` only ("a, b, c and 7 more")."""
+    ordered = sorted(names)
+    shown = ", ".join(name if len(name) <= 64 else name[:63] + "…" for name in ordered[:limit])
+    return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
+
+
 def _run_request(service: Service, body: RecommendationRequest) -> RunRequest:
     ds = service.toolbox().dataset
     attributes = set(ds.attribute_names)
     asked = {*body.filters.include, *body.filters.exclude}
-    unknown = sorted(asked - attributes)
+    unknown = asked - attributes
     if unknown:
         raise ApiError(
             422,
             "invalid_request",
-            f"unknown filter attribute(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(attributes))}",
+            f"unknown filter attribute(s) {_names(unknown)}; known: {_names(attributes)}",
         )
-    bad_fields = sorted(set(body.fields) - attributes - {"text"})
+    bad_fields = set(body.fields) - attributes - {"text"}
     if bad_fields:
         raise ApiError(
             422,
             "invalid_request",
-            f"unknown field(s) {', '.join(bad_fields)}; "
-            f"known: {', '.join(sorted(attributes | {'text'}))}",
+            f"unknown field(s) {_names(bad_fields)}; known: {_names(attributes | {'text'})}",
         )
     return RunRequest(
         task="recommend",

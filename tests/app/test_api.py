@@ -545,8 +545,17 @@ def test_a_chat_message_over_4000_characters_is_a_422(client: httpx.Client) -> N
 def test_readiness_and_health(client: httpx.Client) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"redis": "ok", "chroma": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "degraded": [],
+        "checks": {"redis": "ok", "chroma": "ok"},
+    }
+    assert client.get("/livez").json() == {"status": "ok"}
     assert client.get("/healthz").json() == {"status": "ok"}
+    report = client.get("/health/dependencies")
+    assert report.status_code == 200
+    assert report.json()["status"] == "ok"
+    assert set(report.json()["dependencies"]) == {"redis", "chroma"}
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -708,7 +708,9 @@ class Service:
                     self.short_term.release_session, session_id, finished["run_id"]
                 )
             if finished["status"] == "success":  # a cancelled or failed turn says nothing
-                await asyncio.to_thread(self._remember_statement, owner, message, session_id)
+                await asyncio.to_thread(
+                    self._remember_statement, owner, message, session_id, finished["run_id"]
+                )
 
         return self.stream_run(request, thread_id=session_id, present=present, on_finish=finish)
 
@@ -721,12 +723,11 @@ class Service:
             async for event in events:
                 yield event
 
-    def _remember_statement(self, owner: str, message: str, session_id: str) -> None:
+    def _remember_statement(self, owner: str, message: str, session_id: str, run_id: str) -> None:
         """A chat message becomes a stated preference in long-term memory (best effort)."""
+        meta: dict[str, MetaValue] = {"session_id": session_id, "run_id": run_id}
         try:
-            self.memory.remember(
-                [(owner, "stated_preference", message, {"session_id": session_id})]
-            )
+            self.memory.remember([(owner, "stated_preference", message, meta)])
         except Unavailable as error:
             log.warning("stated preference not remembered: %s", error)
 

@@ -18,7 +18,13 @@ from collections.abc import Callable
 from agents.schemas import UserMemory
 from agents.toolbox import Toolbox
 from core.errors import Unavailable
-from memory.long_term import ChromaUnavailable, LongTermMemory, MemoryKind, MetaValue
+from memory.long_term import (
+    ChromaUnavailable,
+    LongTermMemory,
+    MemoryKind,
+    MetaValue,
+    memory_id,
+)
 from memory.short_term import ShortTermMemory
 
 
@@ -84,8 +90,11 @@ class StoreMemory:
         records: list[tuple[str, MemoryKind, str, dict[str, MetaValue] | None]],
     ) -> list[str]:
         """Store (user_id, kind, text, meta) memories and count them per user in short-term
-        memory (runs recall only for users who have some)."""
-        ids = self.long_term().remember_many(records)
+        memory (runs recall only for users who have some). Idempotent in Chroma: each
+        memory's id comes from its content (`memory_id`), so a write retried after the count
+        failed (Redis down) replaces what the first attempt stored instead of copying it."""
+        ids = [memory_id(*record) for record in records]
+        self.long_term().remember_many(records, ids=ids)
         counts = Counter(user_id for user_id, _, _, _ in records)
         self.short_term.count_memories(counts)
         return ids

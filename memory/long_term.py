@@ -28,6 +28,7 @@ when `CHROMA_HOST` is set. Connection failures of the server client raise
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -380,12 +381,18 @@ class LongTermMemory:
         self,
         records: Sequence[tuple[str, MemoryKind, str, Mapping[str, MetaValue] | None]],
         vectors: np.ndarray | None = None,
+        ids: Sequence[str] | None = None,
     ) -> list[str]:
-        """Store (user_id, kind, text, meta) records in one write; returns their ids."""
+        """Store (user_id, kind, text, meta) records in one write; returns their ids. With
+        `ids` (one per record) the write is idempotent: writing the same ids again replaces
+        those memories instead of adding copies (a retried write)."""
         if not records:
             return []
+        if ids is not None and len(ids) != len(records):
+            raise ValueError(f"{len(ids)} ids for {len(records)} records")
+        given = list(ids) if ids is not None else None
         now = time.time()
-        ids: list[str] = []
+        ids = []
         metadatas: list[dict[str, Any]] = []
         for user_id, kind, _text, meta in records:
             extra = dict(meta or {})
@@ -395,7 +402,7 @@ class LongTermMemory:
             for key, value in extra.items():
                 if not isinstance(value, str | int | float | bool):
                     raise ValueError(f"meta[{key!r}] must be a str, int, float or bool")
-            ids.append(uuid.uuid4().hex)
+            ids.append(given[len(ids)] if given is not None else uuid.uuid4().hex)
             metadatas.append(
                 {
                     **extra,
@@ -414,7 +421,7 @@ class LongTermMemory:
         for name, rows in by_shard.items():
 
             def add(c: Collection, rows: list[int] = rows) -> None:
-                c.add(
+                c.upsert(
                     ids=[ids[r] for r in rows],
                     embeddings=block[rows],
                     documents=[texts[r] for r in rows],
@@ -422,7 +429,7 @@ class LongTermMemory:
                 )
 
             self._run(name, add)
-        return ids
+        return list(ids)
 
     def recall(
         self,
@@ -505,6 +512,15 @@ class LongTermMemory:
         if ids:
             self._run(shard, lambda c: c.delete(ids=ids))
         return len(ids)
+
+
+def memory_id(
+    user_id: str, kind: str, text: str, meta: Mapping[str, MetaValue] | None = None
+) -> str:
+    """A memory's id derived from what it says (user, kind, text, meta): writing it twice
+    keeps one memory."""
+    payload = json.dumps([user_id, kind, text, sorted((meta or {}).items())], ensure_ascii=False)
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
 def _memory(memory_id: str, text: str | None, metadata: Mapping[str, Any], user_id: str) -> Memory:

@@ -16,7 +16,7 @@ import pytest
 from agents.feedback import feedback_effect
 from agents.memory import LONG_TERM, SHORT_TERM
 from app.runs import RunRegistry
-from app.service import EventIn, RunRequest, RunResult, Service
+from app.service import EventIn, MemoryRecord, RunRequest, RunResult, Service
 from core.settings import Settings
 from memory.connection import MemoryUnavailable
 from memory.redis_server import EmbeddedRedis
@@ -237,6 +237,40 @@ def test_redis_outage_degrades_then_recovers_without_restart(tmp_path: Path) -> 
             assert [e["seq"] for e in stored] == [back.events[0]["seq"], back.events[-1]["seq"]]
             session_id, _ = svc.create_session(DEMO_USER_ID)
             assert svc.session_turns(session_id) == []
+    finally:
+        server.stop()
+
+
+def test_a_memory_write_retried_while_redis_is_down_is_stored_once(tmp_path: Path) -> None:
+    """Chroma up, Redis down: each attempt stores the memory in Chroma, then fails counting
+    it in Redis, and the writer retries the whole write. The retries must not add copies."""
+    port = free_port()
+    server = EmbeddedRedis(tmp_path / "redis", port=port).start()
+    try:
+        with Service(_settings(tmp_path / "data", redis_url=server.url)) as svc:
+            item = svc.toolbox().dataset.items[0]
+            record: MemoryRecord = (
+                "retry-user",
+                "feedback",
+                f"Liked {item.title}",
+                {"event_id": "ev-1"},
+            )
+            server.stop()
+            for _ in range(3):
+                with pytest.raises(MemoryUnavailable):
+                    svc.memory.remember([record])
+            server = EmbeddedRedis(tmp_path / "redis", port=port).start()
+            svc.memory.remember([record])
+            memories = svc.long_term().memories("retry-user")
+            assert [m.text for m in memories] == [f"Liked {item.title}"]
+            other: MemoryRecord = (
+                "retry-user",
+                "feedback",
+                f"Liked {item.title}",
+                {"event_id": "ev-2"},
+            )
+            svc.memory.remember([other])  # another event saying the same is another memory
+            assert len(svc.long_term().memories("retry-user")) == 2
     finally:
         server.stop()
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from memory.short_term import AsyncTraceReader
+from memory.short_term import AsyncTraceReader, lost_run_events
 
 KEEP_FINISHED_S = 60.0
 """How long a finished run stays in the registry for local resumes (then Redis serves it)."""
@@ -176,19 +176,9 @@ async def follow_stored(
             return
         alive = max(await reader.alive_at(run_id) or 0.0, last_ts)
         if time.time() - alive > lost_after_s:
-            closing = _lost_run_events(run_id, last)
+            closing = lost_run_events(run_id, last)
             if await reader.end_lost_run(run_id, closing, ttl_s, max_events):
                 for event in closing:
                     yield event
                 return
             # another reader ended it, or it finished: read what was written
-
-
-def _lost_run_events(run_id: str, last_seq: int) -> list[dict[str, Any]]:
-    now = time.time()
-    message = "the server running this run stopped before it finished; start a new run"
-    error = {"type": "error", "run_id": run_id, "seq": last_seq + 1, "ts": now,
-             "code": "run_lost", "message": message, "recoverable": False}  # fmt: skip
-    finished = {"type": "run_finished", "run_id": run_id, "seq": last_seq + 2, "ts": now,
-                "status": "error", "output": {"recommendations": [], "degraded": []}}  # fmt: skip
-    return [error, finished]

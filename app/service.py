@@ -48,6 +48,7 @@ from agents.memory import SHORT_TERM, register_memory, unregister_memory
 from agents.schemas import TaskName, checkpoint_types
 from agents.state import InputState
 from agents.toolbox import Toolbox, get_toolbox, register_toolbox
+from app.runs import LOST_AFTER_S
 from app.streaming import RunEvents, graph_parts, to_plain
 from core.errors import AgentrecError, Unavailable
 from core.settings import Settings
@@ -64,6 +65,8 @@ from tools.embeddings import ItemContentIndex
 
 log = logging.getLogger("agentrec.service")
 
+SESSION_CLAIM_TTL_S = 300
+"""Longest a session stays claimed by one message whose run never releases it."""
 ANONYMOUS_PREFIX = "session:"
 """Memory subject of an anonymous visitor: `session:<session_id>`."""
 
@@ -671,7 +674,7 @@ class Service:
         (with the recommended ids) joins the session."""
         owner = await asyncio.to_thread(self.short_term.session_owner, session_id)
         run_id = run_id or uuid.uuid4().hex
-        busy = await asyncio.to_thread(self.short_term.claim_session, session_id, run_id)
+        busy = await asyncio.to_thread(self._claim_session, session_id, run_id)
         if busy is not None:
             raise SessionBusy(session_id, busy)
         try:
@@ -713,6 +716,29 @@ class Service:
                 )
 
         return self.stream_run(request, thread_id=session_id, present=present, on_finish=finish)
+
+    def _claim_session(self, session_id: str, run_id: str) -> str | None:
+        """Claim the session for `run_id`; returns None, or the run still answering. A claim
+        held by a lost run (its replica died mid-reply: no sign of life for `LOST_AFTER_S`)
+        is taken over: the lost run's trace ends with run_lost for every reader, and its
+        message gets an empty error reply, so the history stays in user/assistant pairs."""
+        memory = self.short_term
+        busy: str | None = None
+        for _ in range(3):
+            busy = memory.claim_session(session_id, run_id, ttl_s=SESSION_CLAIM_TTL_S)
+            if busy is None:
+                return None
+            if not memory.lost_claim(session_id, busy, SESSION_CLAIM_TTL_S, LOST_AFTER_S):
+                return busy
+            if memory.take_over_session(session_id, busy, run_id, SESSION_CLAIM_TTL_S):
+                memory.end_lost_run(busy)
+                last = memory.turns(session_id, limit=1)
+                if last and last[-1].role == "user":
+                    meta = {"run_id": busy, "status": "error", "error": "run_lost", "item_ids": []}
+                    memory.append_turn(session_id, "assistant", "", meta)
+                log.warning("session %s: run %s was lost, its claim taken over", session_id, busy)
+                return None
+        return busy
 
     async def stream_chat(
         self, session_id: str, message: str, context: dict[str, str] | None = None

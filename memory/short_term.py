@@ -63,6 +63,7 @@ __all__ = [
     "ShortTermMemory",
     "Turn",
     "UserState",
+    "lost_run_events",
 ]
 
 P = ParamSpec("P")
@@ -245,6 +246,14 @@ return 1
 """
 
 
+# KEYS: busy. ARGV: lost run id, new run id, TTL. Moves the claim if the lost run holds it.
+_TAKE_OVER_SESSION = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+
 # KEYS: trace, state, summary. ARGV: TTL. Flags a cancel for the run's process to see.
 _REQUEST_CANCEL = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'finished' end
@@ -254,6 +263,17 @@ redis.call('HSET', KEYS[2], 'cancel_requested', '1')
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return 'cancelling'
 """
+
+
+def lost_run_events(run_id: str, last_seq: int) -> list[dict[str, Any]]:
+    """The closing events of a run whose process died after its event `last_seq`."""
+    now = time.time()
+    message = "the server running this run stopped before it finished; start a new run"
+    error = {"type": "error", "run_id": run_id, "seq": last_seq + 1, "ts": now,
+             "code": "run_lost", "message": message, "recoverable": False}  # fmt: skip
+    finished = {"type": "run_finished", "run_id": run_id, "seq": last_seq + 2, "ts": now,
+                "status": "error", "output": {"recommendations": [], "degraded": []}}  # fmt: skip
+    return [error, finished]
 
 
 def _text(value: Any) -> str:
@@ -370,6 +390,8 @@ class ShortTermMemory:
         self._release_session = client.register_script(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
         )
+        self._take_over_session = client.register_script(_TAKE_OVER_SESSION)
+        self._end_lost_run = client.register_script(_END_LOST_RUN)
         self._append_turn = client.register_script(_APPEND_TURN)
         self._append_event = client.register_script(_APPEND_EVENT)
         self._update_profile = client.register_script(_UPDATE_PROFILE)
@@ -471,6 +493,47 @@ class ShortTermMemory:
             return None
         current = self.client.get(key)
         return _text(current) if current is not None else None
+
+    @_redis_errors_as_unavailable
+    def lost_claim(
+        self, session_id: str, run_id: str, claim_ttl_s: int = 300, lost_after_s: float = 5.0
+    ) -> bool:
+        """Whether the session's claim by `run_id` belongs to a run that will never release
+        it: the run is finished (its process died before releasing), its process has not
+        said it is alive for `lost_after_s`, or it never did and the claim is older than
+        that (the process died before the run's first write)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.ttl(self.busy_key(session_id))
+        pipe.hmget(self.run_state_key(run_id), ["finished_at", "alive_at"])
+        ttl, (finished_at, alive_at) = pipe.execute()
+        if finished_at is not None:
+            return True
+        if alive_at is not None:
+            return time.time() - float(_text(alive_at)) > lost_after_s
+        return int(ttl) >= 0 and claim_ttl_s - int(ttl) > lost_after_s
+
+    @_redis_errors_as_unavailable
+    def take_over_session(
+        self, session_id: str, lost_run_id: str, run_id: str, ttl_s: int = 300
+    ) -> bool:
+        """Move the session's claim from a lost run to `run_id`, if the lost run still holds
+        it (another replica may have taken it over first)."""
+        taken = self._take_over_session(
+            keys=[self.busy_key(session_id)], args=[lost_run_id, run_id, ttl_s]
+        )
+        return bool(taken)
+
+    @_redis_errors_as_unavailable
+    def end_lost_run(self, run_id: str) -> bool:
+        """Close the trace of a run whose process died (an `error` run_lost and a
+        `run_finished`, for every reader) unless something finished it; True if closed."""
+        last = self.client.xrevrange(self.trace_key(run_id), count=1)
+        last_seq = _seq_of(last[0][0]) if last else 0
+        args: list[Any] = [self.finished_trace_ttl_s, self.max_events]
+        for event in lost_run_events(run_id, last_seq):
+            args += [event["seq"], json.dumps({k: v for k, v in event.items() if k != "seq"})]
+        keys = [self.trace_key(run_id), self.run_state_key(run_id), self.run_summary_key(run_id)]
+        return bool(self._end_lost_run(keys=keys, args=args))
 
     @_redis_errors_as_unavailable
     def release_session(self, session_id: str, run_id: str) -> None:

@@ -783,3 +783,55 @@ def test_a_run_whose_process_died_ends_typed_for_a_follower(
     assert "recommendations" not in [e["type"] for e in events]
     # every later reader sees the same end
     assert replay(client, run_id).events[-2:] == events[-2:]
+
+
+def test_a_session_whose_replica_died_mid_reply_answers_on_another(
+    servers: Servers, client: httpx.Client
+) -> None:
+    """A regression: a chat session stayed claimed (409 session_busy) for 5 minutes after
+    the replica answering it died mid-reply, and kept a user turn with no reply. Now another
+    replica takes the claim over once the run is lost (no sign of life for a few seconds),
+    ends the lost run typed and answers. (Kills the slow server, which `slow_client` would
+    start again.)"""
+    slow = servers.slow_server
+    if slow.process is None:
+        slow.start()
+    with slow.client() as c:
+        session_id = c.post("/v1/sessions", json={"user_id": "u044"}).json()["session_id"]
+        path = f"/v1/sessions/{session_id}/messages?on_disconnect=continue"
+        with c.stream("POST", path, json={"message": "a western"}) as response:
+            location = RUN_PATH.match(response.headers["content-location"])
+            assert location is not None
+            lost_run = location.group(1)
+            for frame in read_sse(response):
+                if frame.is_event and frame.json().get("agent") == "Ranker":
+                    break
+            assert slow.process is not None
+            slow.process.kill()
+    slow.stop()
+
+    deadline = time.monotonic() + DEAD_RUN_WAIT_S + 10
+    while True:  # 409 while the dead run's last sign of life is recent
+        answer = stream(
+            client, "POST", f"/v1/sessions/{session_id}/messages", body={"message": "a musical"}
+        )
+        if answer.status != 409 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert answer.status == 200, "the session stayed busy after its replica died"
+    assert answer.events[-1]["type"] == "run_finished"
+    assert answer.events[-1]["status"] == "success"
+    turns = client.get(f"/v1/sessions/{session_id}").json()["turns"]
+    reply = answer.events[-1]["output"]["reply"]
+    assert [(t["role"], t["text"]) for t in turns] == [
+        ("user", "a western"),
+        ("assistant", ""),
+        ("user", "a musical"),
+        ("assistant", reply),
+    ]
+    assert turns[1]["meta"]["run_id"] == lost_run and turns[1]["meta"]["status"] == "error"
+    lost = replay(client, lost_run).events  # every reader sees the lost run end typed
+    assert [e["type"] for e in lost[-2:]] == ["error", "run_finished"]
+    assert lost[-2]["code"] == "run_lost"
+    cancel = client.post(f"/v1/runs/{lost_run}/cancel")
+    assert cancel.status_code == 202 and cancel.json()["status"] == "finished"

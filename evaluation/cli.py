@@ -16,8 +16,12 @@ from recdata.dataset import Dataset
 
 if TYPE_CHECKING:
     from evaluation.harness import Advance, Tracker
+    from evaluation.report import Report
 
 DEFAULT_MODELS = "random,pop,itemknn,ease,default"
+REDIAL = "redial"
+DEFAULT_CHAT_MODELS = "pop,dialogue-pop,linked-cf,graph"
+"""The models of evaluation.redial_models (kept here so that the parser imports nothing heavy)."""
 
 _EPILOG = """\
 Protocols (interactions ordered by time with a stable sort; dev = second-last interaction):
@@ -27,6 +31,11 @@ Protocols (interactions ordered by time with a stable sort; dev = second-last in
           Recall@10, MRR
   rate    leave-one-out, predict the held-out rating; RMSE, MAE (models: the rating
           predictors of tools/rating.py: random, mean, pop, itemknn, ease, default)
+  redial  conversational recommendation on ReDial dialogues: --data DIALOGUES.jsonl,
+          --train TRAIN.jsonl, --catalog DIR --catalog-format FORMAT; a case per movie a
+          recommender message names first, the conversation so far as text (titles without
+          years); Recall@1,10,50, NDCG@10 and the coverage of the mention mapping (models:
+          pop, dialogue-pop, linked-cf, graph; see evaluation/redial.py)
 --split test fits on everything but each user's last interaction and evaluates on it;
 --split dev fits on everything but the last two and evaluates on the second-last.
 Exit status: 0 on success, 2 on errors (unknown model, format or protocol, bad data path)."""
@@ -43,21 +52,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", required=True, metavar="PATH", help="dataset folder, or 'demo'")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="PATH",
+        help="dataset folder, or 'demo'; the dialogues (JSONL) for --protocol redial",
+    )
     p.add_argument("--format", metavar="FORMAT", help=f"one of: {', '.join(FORMATS)}")
     p.add_argument("--columns", metavar="SPEC", help="interaction columns (csv format only)")
     p.add_argument(
-        "--protocol", default="macrec", metavar="NAME", help=f"one of: {', '.join(PROTOCOLS)}"
+        "--protocol",
+        default="macrec",
+        metavar="NAME",
+        help=f"one of: {', '.join((*PROTOCOLS, REDIAL))}",
     )
     p.add_argument(
         "--models",
-        default=DEFAULT_MODELS,
         metavar="LIST",
-        help=f"comma-separated model names (default: {DEFAULT_MODELS})",
+        help=f"comma-separated model names (default: {DEFAULT_MODELS}; for redial: "
+        f"{DEFAULT_CHAT_MODELS})",
     )
     seed_help = "seed of negative sampling and of random (default: %(default)s)"
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=seed_help)
-    p.add_argument("--split", default="test", metavar="SPLIT", help=f"one of: {', '.join(SPLITS)}")
+    p.add_argument("--split", metavar="SPLIT", help=f"one of: {', '.join(SPLITS)} (default: test)")
+    p.add_argument("--train", type=Path, metavar="TRAIN.jsonl", help="redial: training dialogues")
+    p.add_argument("--catalog", metavar="DIR", help="redial: the catalog folder, or 'demo'")
+    p.add_argument("--catalog-format", metavar="FORMAT", help="redial: the catalog's format")
     p.add_argument("--json", type=Path, metavar="OUT.json", help="write the results as JSON")
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="write a PNG bar chart")
     p.set_defaults(handler=run)
@@ -110,21 +130,69 @@ def _progress() -> Iterator[Tracker]:
         yield track
 
 
-def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+def _model_names(value: str) -> list[str]:
+    return [m.strip() for m in value.split(",") if m.strip()]
 
-    from evaluation.harness import check_models, evaluate
-    from evaluation.report import check_output_path, results_table, write_json, write_plot
 
-    protocol = check_protocol(args.protocol)
-    split = check_split(args.split)
-    models = check_models(protocol, [m.strip() for m in args.models.split(",") if m.strip()])
+def _check_outputs(args: argparse.Namespace) -> None:
+    from evaluation.report import check_output_path
+
     for output in (args.json, args.plot):
         if output is not None:
             check_output_path(output)
+
+
+def run(args: argparse.Namespace) -> int:
+    from evaluation.harness import check_models, evaluate
+
+    if args.protocol == REDIAL:
+        return run_redial(args)
+    protocol = check_protocol(args.protocol, extra=(REDIAL,))
+    for option, value in (("--train", args.train), ("--catalog", args.catalog)):
+        if value is not None:
+            raise ConfigError(f"{option} applies only to --protocol {REDIAL}")
+    split = check_split(args.split or "test")
+    models = check_models(protocol, _model_names(args.models or DEFAULT_MODELS))
+    _check_outputs(args)
     dataset = load_data(args.data, args.format, args.columns)
     with _progress() as track:
         report = evaluate(dataset, protocol, models, split, args.seed, tracker=track)
+    return _present(report, args)
+
+
+def run_redial(args: argparse.Namespace) -> int:
+    """`--protocol redial`: dialogues in --data, training dialogues in --train, a catalog."""
+    from evaluation.redial import dataset_name, evaluate_redial
+    from evaluation.redial_models import check_chat_models
+    from recdata.redial import load_dialogues
+
+    for option, value in (("--format", args.format), ("--columns", args.columns)):
+        if value is not None:
+            raise ConfigError(
+                f"{option} does not apply to --protocol {REDIAL} (use --catalog-format)"
+            )
+    if args.split is not None:
+        raise ConfigError(f"--split does not apply to --protocol {REDIAL} (--data is the split)")
+    if args.train is None or args.catalog is None:
+        raise ConfigError(f"--protocol {REDIAL} needs --train TRAIN.jsonl and --catalog DIR")
+    models = check_chat_models(_model_names(args.models or DEFAULT_CHAT_MODELS))
+    _check_outputs(args)
+    data = Path(args.data).expanduser()
+    dialogues = load_dialogues(data)
+    train = load_dialogues(args.train)
+    catalog = load_data(args.catalog, args.catalog_format, None)
+    with _progress() as track:
+        report = evaluate_redial(
+            dialogues, catalog, train, models, tracker=track, name=dataset_name(data)
+        )
+    return _present(report, args)
+
+
+def _present(report: Report, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from evaluation.report import results_table, write_json, write_plot
+
     console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
     console.print(results_table(report))
     if args.json is not None:

@@ -5,6 +5,9 @@ it under a name of its own; every case then runs the graph: the `rank` task over
 candidates (macrec) or the `recommend` task (full ranking). Items the graph returns get the
 top scores in its order; the rest of the catalog follows in the default model's order, so
 metrics past the graph's list (e.g. MRR) remain defined.
+
+`chat(turns)` runs the `chat` task on a conversation (the `redial` protocol); `use_toolbox`
+registers a toolbox built elsewhere instead of fitting one.
 """
 
 from __future__ import annotations
@@ -40,6 +43,15 @@ class GraphRecommender(Recommender):
         self._box = Toolbox.build(self.dataset, train=train)
         self._catalog = f"eval-{next(_names)}"
         register_toolbox(self._catalog, self._box)
+        return self
+
+    def use_toolbox(self, box: Toolbox) -> Self:
+        """Run on `box` (e.g. one whose default model other evaluated models share)."""
+        if self._catalog is not None:
+            unregister_toolbox(self._catalog)
+        self._box = box
+        self._catalog = f"eval-{next(_names)}"
+        register_toolbox(self._catalog, box)
         return self
 
     def close(self) -> None:
@@ -81,6 +93,17 @@ class GraphRecommender(Recommender):
             rows.append(self._scores(history, self._run(payload)))
         return np.vstack(rows) if rows else np.zeros((0, self.dataset.n_items), np.float32)
 
+    def chat(self, turns: Sequence[tuple[str, str]], count: int | None = None) -> list[str]:
+        """The item ids the `chat` task recommends after a conversation of (role, text) turns,
+        oldest first.
+
+        The chat task reads one message today, so the conversation is given as one message:
+        each turn's text on a line of its own, ending with a full stop when it has no closing
+        punctuation (so that a negation in one turn does not run into the next).
+        """
+        payload = {"task": "chat", "message": conversation_message(turns)}
+        return self._run({**payload, "count": count or self.count})
+
     def score_candidates(self, histories: Sequence[History], candidates: np.ndarray) -> np.ndarray:
         """Scores of each row's candidate items, from the graph's `rank` task."""
         out = np.zeros(candidates.shape, dtype=np.float64)
@@ -96,3 +119,13 @@ class GraphRecommender(Recommender):
             position = {item_id: p for p, item_id in enumerate(ranked)}
             out[row] = [len(ids) - position.get(i, len(ids)) for i in ids]
         return out
+
+
+def conversation_message(turns: Sequence[tuple[str, str]]) -> str:
+    """The texts of a conversation's turns as one message, one line per turn."""
+    lines = []
+    for _, text in turns:
+        text = " ".join(text.split())
+        if text:
+            lines.append(text if text[-1] in ".!?;" else f"{text}.")
+    return "\n".join(lines)

@@ -141,6 +141,17 @@ class EvalReport:
     test_cases: int
     results: list[ModelResult] = field(default_factory=list)
 
+    @property
+    def title(self) -> str:
+        return (
+            f"{self.protocol} on {self.dataset_name} ({self.split} split, "
+            f"{self.test_cases} cases, seed {self.seed})"
+        )
+
+    @property
+    def plot_title(self) -> str:
+        return f"{self.protocol} on {self.dataset_name} ({self.split}, {self.test_cases} cases)"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "protocol": self.protocol,

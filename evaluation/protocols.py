@@ -15,6 +15,7 @@ models are tuned on dev targets only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -95,11 +96,13 @@ def check_split(split: str) -> Split:
     raise ConfigError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
 
 
-def check_protocol(protocol: str) -> Protocol:
+def check_protocol(protocol: str, extra: Sequence[str] = ()) -> Protocol:
+    """One of `PROTOCOLS`; the error names `extra` too (protocols run elsewhere: redial)."""
     for known in PROTOCOLS:
         if protocol == known:
             return known
-    raise ConfigError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    names = ", ".join((*PROTOCOLS, *extra))
+    raise ConfigError(f"unknown protocol {protocol!r}; choose one of: {names}")
 
 
 def hold_out(inter: Interactions, split: Split) -> HoldOut:

@@ -1,36 +1,49 @@
-"""Presenting an `EvalReport`: a rich table, a JSON file and a PNG bar chart."""
+"""Presenting a report (`EvalReport`, or the redial protocol's `RedialReport`): a rich table,
+a JSON file and a PNG bar chart."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 from rich.table import Table
 
 from core.errors import ConfigError
-from evaluation.harness import EvalReport
+from evaluation.harness import ModelResult
 
 LOWER_IS_BETTER = frozenset({"RMSE", "MAE"})
 
 
-def metric_names(report: EvalReport) -> list[str]:
+class Report(Protocol):
+    @property
+    def results(self) -> Sequence[ModelResult]: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def plot_title(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def metric_names(report: Report) -> list[str]:
     return list(report.results[0].metrics) if report.results else []
 
 
-def _best(report: EvalReport, metric: str) -> float | None:
+def _best(report: Report, metric: str) -> float | None:
     values = [r.metrics[metric] for r in report.results if not math.isnan(r.metrics[metric])]
     if not values:
         return None
     return min(values) if metric in LOWER_IS_BETTER else max(values)
 
 
-def results_table(report: EvalReport) -> Table:
+def results_table(report: Report) -> Table:
     """Models as rows, metrics as columns (the best value of each in bold), then seconds."""
-    title = (
-        f"{report.protocol} on {report.dataset_name} ({report.split} split, "
-        f"{report.test_cases} cases, seed {report.seed})"
-    )
+    title = report.title
     table = Table(title=title, min_width=len(title))
     table.add_column("model", no_wrap=True)
     names = metric_names(report)
@@ -55,7 +68,7 @@ def check_output_path(path: Path) -> None:
         raise ConfigError(f"cannot write {path}: folder {path.parent} does not exist")
 
 
-def write_json(report: EvalReport, path: Path) -> None:
+def write_json(report: Report, path: Path) -> None:
     check_output_path(path)
     try:
         path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
@@ -63,7 +76,7 @@ def write_json(report: EvalReport, path: Path) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def write_plot(report: EvalReport, path: Path) -> None:
+def write_plot(report: Report, path: Path) -> None:
     """A grouped bar chart (metrics on the x axis, one bar per model) as a PNG."""
     from matplotlib.figure import Figure  # a bare Figure renders with Agg, no pyplot state
 
@@ -78,9 +91,7 @@ def write_plot(report: EvalReport, path: Path) -> None:
         axes.bar(xs, [result.metrics[n] for n in names], width, label=result.name)
     axes.set_xticks(range(len(names)), names)
     axes.set_ylabel("value")
-    axes.set_title(
-        f"{report.protocol} on {report.dataset_name} ({report.split}, {report.test_cases} cases)"
-    )
+    axes.set_title(report.plot_title)
     axes.legend(fontsize="small")
     figure.tight_layout()
     try:

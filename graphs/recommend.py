@@ -7,7 +7,7 @@ same builder with its Redis checkpointer.
 
 from __future__ import annotations
 
-from langgraph.graph import START, StateGraph
+from langgraph.graph import END, START, StateGraph
 
 from agents.context import Context
 from agents.state import InputState, OutputState, State
@@ -26,7 +26,9 @@ def build_graph() -> StateGraph[State, Context, InputState, OutputState]:
     builder = StateGraph(
         State, context_schema=Context, input_schema=InputState, output_schema=OutputState
     )
-    builder.add_node("Manager", nodes.manager)
+    # the Manager routes with Command(goto=...): its destinations are declared so the drawn
+    # graph (Studio, get_graph()) shows every route and every edge back
+    builder.add_node("Manager", nodes.manager, destinations=(*AGENTS, END))
     for name, node in AGENTS.items():
         builder.add_node(name, node)
         builder.add_edge(name, "Manager")

@@ -166,6 +166,29 @@ def _stream_run(
     return thread["thread_id"], values, events
 
 
+def _edges(drawn: Any) -> set[tuple[str, str]]:
+    return {(e.source, e.target) for e in drawn.edges}
+
+
+def test_the_drawn_graph_has_every_route_of_the_manager_and_every_edge_back() -> None:
+    """A regression: get_graph(), which Studio draws, had only __start__ -> Manager ->
+    __end__; the five agents floated unconnected."""
+    edges = _edges(graph.get_graph())
+    agents = AGENTS - {"Manager"}
+    assert {("Manager", a) for a in agents} | {(a, "Manager") for a in agents} <= edges
+    assert {("__start__", "Manager"), ("Manager", "__end__")} <= edges
+
+
+def test_studio_draws_the_same_graph(client: Any, studio_url: str) -> None:
+    assistant = client.assistants.search(graph_id=GRAPH_ID)[0]
+    drawn = httpx.get(f"{studio_url}/assistants/{assistant['assistant_id']}/graph", timeout=30)
+    assert drawn.status_code == 200
+    body = drawn.json()
+    served = {(e["source"], e["target"]) for e in body["edges"]}
+    assert served == _edges(graph.get_graph())
+    assert {n["id"] for n in body["nodes"]} >= AGENTS
+
+
 def test_studio_serves_the_graph_with_its_input_and_context_fields(client: Any) -> None:
     assistants = client.assistants.search(graph_id=GRAPH_ID)
     assert [a["graph_id"] for a in assistants] == [GRAPH_ID]

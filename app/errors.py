@@ -57,6 +57,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.logs import request_id_var
 from core.settings import Settings
 
 logger = logging.getLogger("agentrec.api")
@@ -144,6 +145,7 @@ class RequestIdMiddleware:
         request_id = request_id or new_request_id()
         # Mutate the scope in place: the 500 handler builds its Request from this same dict.
         scope.setdefault("state", {})["request_id"] = request_id
+        request_id_var.set(request_id)  # log lines of this request name it (app.logs)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from app import errors, security
+from app import errors, security, workers
 from app.api import admin, feedback, ops, recommend, sessions
 from app.health import DependencyChecks
 from app.metrics import Metrics, MetricsMiddleware
@@ -58,9 +58,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         app.state.service = svc
         app.state.dependency_checks = DependencyChecks()
         app.state.lifecycle = "ready"
+        workers.mark_ready()  # under `serve --workers N`, /readyz waits for every worker
         try:
             yield
         finally:
+            workers.unmark_ready()
             app.state.lifecycle = "stopping"  # /readyz answers 503 from here on
             app.state.service = None
             app.state.dependency_checks.close()

@@ -5,10 +5,10 @@ one Python process, bound to one core) must share their state: with no REDIS_URL
 CHROMA_HOST, `serve` starts an embedded redis-server and a Chroma server (`chroma run`) for
 them in the data directory, and stops both when it exits.
 
-Each worker listens on its own socket bound with SO_REUSEPORT, so the kernel spreads new
-connections evenly over the workers. (With one shared socket, as uvicorn's own workers use,
-whichever worker wakes first can accept a whole burst of connections and leave the others
-idle: a 32-client benchmark then ran on one core.)
+Several workers run under uvicorn's process manager, which restarts a worker that dies or
+hangs and replaces them one by one on SIGHUP; each listens on its own SO_REUSEPORT socket
+once its models are loaded, and `/readyz` waits for all of them (`app.workers`). Requests
+have header and body read timeouts (`app.http_protocol`); logs are JSON lines (`app.logs`).
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import multiprocessing
 import os
-import signal
-import socket
-import time
+import tempfile
 from collections.abc import Iterator
-from types import FrameType
+from pathlib import Path
 
 import uvicorn
+from uvicorn.supervisors.multiprocess import Multiprocess
 
+from app.http_protocol import TimedHttpProtocol
+from app.http_protocol import configure as configure_timeouts
 from app.security import bind_host_for
+from app.workers import READY_DIR_ENV, WORKERS_ENV, use_reuse_port_workers
 from core.errors import ConfigError
 from core.settings import Settings, get_settings
 
@@ -69,56 +70,38 @@ def shared_stores(settings: Settings) -> Iterator[None]:
         yield
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(address)
-    sock.listen(2048)
-    return sock
+def _config(settings: Settings, host: str, port: int, workers: int) -> uvicorn.Config:
+    from app.logs import uvicorn_log_config
 
-
-def _worker(host: str, port: int) -> None:
-    """One worker process: its own SO_REUSEPORT socket, one uvicorn server."""
     config = uvicorn.Config(
-        "app.main:create_app", factory=True, log_level="info", timeout_graceful_shutdown=10
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http=TimedHttpProtocol,
+        log_config=uvicorn_log_config(settings.log_format),
+        timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run(sockets=[_listening_socket(host, port)])
+    configure_timeouts(config, settings.header_timeout_s, settings.body_timeout_s)
+    return config
 
 
-def _run_workers(host: str, port: int, workers: int) -> int:
-    """Start `workers` worker processes and wait; a signal or a worker's exit stops all."""
-    context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=_worker, args=(host, port), name=f"agentrec-worker-{n}")
-        for n in range(workers)
-    ]
-    stopping = False
+def _run_workers(config: uvicorn.Config, settings: Settings) -> int:
+    """uvicorn's process manager over `config.workers` workers, each on its own socket; the
+    folder where ready workers leave their marker lives as long as the set."""
+    use_reuse_port_workers()
+    with tempfile.TemporaryDirectory(prefix="agentrec-workers-", dir=_run_dir(settings)) as ready:
+        os.environ[WORKERS_ENV] = str(config.workers)
+        os.environ[READY_DIR_ENV] = ready
+        Multiprocess(config, sockets=[]).run()
+    return 0
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for process in processes:
-            process.start()
-        while not stopping and all(p.is_alive() for p in processes):
-            time.sleep(0.2)
-        if not stopping:
-            log.error("a worker exited; stopping the others")
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=20)
-            if process.is_alive():
-                process.kill()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0 if stopping else 1
+def _run_dir(settings: Settings) -> Path:
+    folder = settings.data_dir / "run"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,18 +111,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
     host = bind_host_for(settings, args.host)
-    if args.workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+    config = _config(settings, host, args.port, args.workers)
+    if args.workers > 1:
         with shared_stores(settings):
-            return _run_workers(host, args.port, args.workers)
-    stores = shared_stores(settings) if args.workers > 1 else contextlib.nullcontext()
-    with stores:
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=host,
-            port=args.port,
-            workers=args.workers,
-            log_level="info",
-            timeout_graceful_shutdown=10,
-        )
+            return _run_workers(config, settings)
+    uvicorn.Server(config).run()
     return 0

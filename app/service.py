@@ -48,6 +48,7 @@ from agents.memory import SHORT_TERM, register_memory, unregister_memory
 from agents.schemas import TaskName, checkpoint_types
 from agents.state import InputState
 from agents.toolbox import Toolbox, get_toolbox, register_toolbox
+from app.logs import run_id_var
 from app.runs import LOST_AFTER_S
 from app.streaming import RunEvents, graph_parts, to_plain
 from core.errors import AgentrecError, Unavailable
@@ -480,6 +481,7 @@ class Service:
         shown = present or _same
         payload, context, events, started = self._begin(request)
         run_id, recommendation_id = events.run_id, started["recommendation_id"]
+        run_id_var.set(run_id)  # this run's task logs under its id (app.logs)
         writer = _TraceWriter(self.short_term, run_id, request.subject or None)
         writer.add(started)
         final: dict[str, Any] = {}
@@ -586,8 +588,18 @@ class Service:
         thread): the graph runs synchronously, with no event loop hops, and its trace is
         written to Redis in one go at the end (nobody follows a JSON run live): by default
         only its summary (`json_trace`, setting `json_trace`)."""
+        token = run_id_var.set(request.run_id)  # its log lines name the run (app.logs)
+        try:
+            return self._run_blocking(request, present)
+        finally:
+            run_id_var.reset(token)
+
+    def _run_blocking(
+        self, request: RunRequest, present: Callable[[dict[str, Any]], dict[str, Any]] | None
+    ) -> RunResult:
         shown = present or _same
         payload, context, events, started = self._begin(request)
+        run_id_var.set(events.run_id)
         collected = [started]
         state: Any = {}
         final: dict[str, Any] = {}

@@ -92,6 +92,21 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (bytes)."
     )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request's headers must arrive within this many seconds (else 408).",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's body must arrive within this many seconds of its headers.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Service logs: JSON lines (time, level, logger, message, request and run "
+        "ids) or plain text.",
+    )
     max_message_chars: int = Field(
         default=4000, ge=1, description="Longest chat message or query accepted (characters)."
     )

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.health import DependencyCheck, DependencyChecks
 from app.schemas import DependencyReport, DependencyStatus, Liveness, Readiness
 from app.service import Service
+from app.workers import workers_ready
 
 router = APIRouter(tags=["ops"])
 
@@ -57,6 +58,10 @@ async def readyz(request: Request) -> Response:
     service, phase = _lifecycle(request)
     if service is None:
         body = Readiness(status="starting" if phase == "starting" else "stopping")
+        return JSONResponse(body.model_dump(), status_code=503)
+    workers = workers_ready()  # under `serve --workers N`: ready when all N are
+    if workers is not None and workers[0] < workers[1]:
+        body = Readiness(status="starting", checks={"workers": f"{workers[0]}/{workers[1]} ready"})
         return JSONResponse(body.model_dump(), status_code=503)
     checks = await _checks(request, service)
     body = Readiness(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,9 +23,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(tmp_path: Path, *extra: str) -> Iterator[str]:
+def _serve(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "AGENTREC_DATA_DIR": str(tmp_path)}
+    env = {**os.environ, "AGENTREC_DATA_DIR": str(tmp_path), **(env or {})}
     for name in ("REDIS_URL", "CHROMA_HOST", "CHROMA_PORT", "AGENTREC_API_KEYS"):
         env.pop(name, None)
     proc = subprocess.Popen(
@@ -91,3 +92,95 @@ def test_serve_answers_health_and_openapi(server: str) -> None:
 
 def test_unknown_path_is_a_404(server: str) -> None:
     assert httpx.get(f"{server}/nope").status_code == 404
+
+
+def _workers(supervisor: int) -> set[int]:
+    """The pids of the uvicorn workers a `serve --workers N` process supervises."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == supervisor and b"spawn_main" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+def test_a_killed_worker_is_restarted_and_readiness_waits_for_every_worker(
+    tmp_path: Path,
+) -> None:
+    """uvicorn's process manager restarts a worker that died; /readyz says 503 while fewer
+    workers than asked for are ready, and the service answers on the survivor meanwhile."""
+    port = _free_port()
+    env = {**os.environ, "AGENTREC_DATA_DIR": str(tmp_path)}
+    for name in ("REDIS_URL", "CHROMA_HOST", "CHROMA_PORT", "AGENTREC_API_KEYS"):
+        env.pop(name, None)
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> httpx.Response | None:
+        try:
+            return httpx.get(f"{base}/readyz", timeout=5)
+        except httpx.TransportError:
+            return None
+
+    def wait_ready() -> None:
+        deadline = time.monotonic() + 120
+        while (answer := ready()) is None or answer.status_code != 200:
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "serve.log"
+            ).read_text()[-3000:]
+            time.sleep(0.2)
+
+    try:
+        wait_ready()
+        workers = _workers(proc.pid)
+        assert len(workers) == 2
+        victim = min(workers)
+        os.kill(victim, 9)
+        not_ready = None
+        for _ in range(100):  # the survivor answers; readiness waits for the replacement
+            answer = ready()
+            if answer is not None and answer.status_code == 503:
+                not_ready = answer.json()
+                break
+            time.sleep(0.05)
+        assert not_ready is not None and not_ready["checks"]["workers"] == "1/2 ready"
+        answered = httpx.post(f"{base}/v1/recommendations", json={"user_id": "u001"}, timeout=30)
+        assert answered.status_code == 200
+        wait_ready()
+        now = _workers(proc.pid)
+        assert len(now) == 2 and victim not in now
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    lines = (tmp_path / "serve.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any("died" in r["message"] for r in records)
+
+
+def test_slow_request_headers_get_a_408_and_the_connection_closed(tmp_path: Path) -> None:
+    """A client sending its headers a byte at a time no longer holds a connection forever."""
+    for base in _serve(tmp_path, env={"AGENTREC_HEADER_TIMEOUT_S": "1"}):
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n")  # never ends its headers
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 408")
+        assert json.loads(received.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "request_timeout"

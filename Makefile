@@ -12,5 +12,5 @@ lint: setup
 	.venv/bin/mypy
 
 test: lint
-	@scripts/ensure_chromium.sh
+	@scripts/ensure_apt.sh chromium:/usr/bin/chromium nginx:/usr/sbin/nginx
 	.venv/bin/pytest

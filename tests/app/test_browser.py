@@ -1,7 +1,7 @@
 """End to end in a real browser: the page at `/` on the real service (`agentrec serve`, its
 embedded Redis and Chroma in a temp dir), driven by Debian's Chromium through playwright.
 
-Skips when /usr/bin/chromium (scripts/ensure_chromium.sh installs it) or playwright is
+Skips when /usr/bin/chromium (scripts/ensure_apt.sh installs it) or playwright is
 missing. Never downloads a browser. Leaves a screenshot at tests/artifacts/browser.png.
 """
 
@@ -45,7 +45,7 @@ RUN_TIMEOUT_MS = 30_000
 pytestmark = [
     pytest.mark.skipif(
         not CHROMIUM.is_file(),
-        reason=f"{CHROMIUM} not found (run scripts/ensure_chromium.sh as root to install it)",
+        reason=f"{CHROMIUM} not found (run scripts/ensure_apt.sh chromium:/usr/bin/chromium as root)",
     ),
     pytest.mark.skipif(
         importlib.util.find_spec("playwright") is None,

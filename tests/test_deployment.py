@@ -43,3 +43,20 @@ def test_dockerfile_copies_every_package_and_runs_the_service() -> None:
     healthcheck = re.search(r"^HEALTHCHECK .*?\n\s+CMD (.*)$", text, re.M)
     assert healthcheck is not None
     assert "/livez" in healthcheck.group(1)
+
+
+def test_the_scaled_profile_puts_nginx_in_front_of_the_replicas() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    api, replica, lb = services["api"], services["api-2"], services["lb"]
+    assert replica["profiles"] == lb["profiles"] == ["scaled"]
+    assert replica["environment"] == api["environment"]  # the same stateless service
+    assert "ports" not in replica  # scalable: --scale api-2=N
+    assert lb["volumes"] == ["./deploy/nginx.conf:/etc/nginx/nginx.conf:ro"]
+    assert {lb["depends_on"][name]["condition"] for name in ("api", "api-2")} == {
+        "service_healthy"
+    }
+    conf = (REPO / "deploy" / "nginx.conf").read_text()
+    assert re.findall(r"server (\S+):8000", conf) == ["api", "api-2"]
+    assert "proxy_next_upstream error timeout http_502 http_503 non_idempotent" in conf
+    assert "proxy_buffering off" in conf  # Server-Sent Events pass unbuffered

@@ -45,7 +45,7 @@ RUN_TIMEOUT_MS = 30_000
 pytestmark = [
     pytest.mark.skipif(
         not CHROMIUM.is_file(),
-        reason=f"{CHROMIUM} not found (run scripts/ensure_apt.sh chromium:/usr/bin/chromium as root)",
+        reason=f"{CHROMIUM} not found (scripts/ensure_apt.sh installs it as root)",
     ),
     pytest.mark.skipif(
         importlib.util.find_spec("playwright") is None,

@@ -48,6 +48,7 @@ from agents.memory import SHORT_TERM, register_memory, unregister_memory
 from agents.schemas import TaskName, checkpoint_types
 from agents.state import InputState
 from agents.toolbox import Toolbox, get_toolbox, register_toolbox
+from agents.trace import TRACE_SINK
 from app.logs import run_id_var
 from app.runs import LOST_AFTER_S
 from app.streaming import RunEvents, graph_parts, to_plain
@@ -605,15 +606,20 @@ class Service:
         final: dict[str, Any] = {}
         failure: dict[str, Any] | None = None
         graph = self._stateless or build_graph().compile()
-        config: RunnableConfig = {"recursion_limit": 4 * context.max_steps + 10}
-        try:
-            for mode, part in graph.stream(
-                payload, config, context=context, stream_mode=["custom", "values"]
-            ):
-                if mode == "custom" and isinstance(part, Mapping) and "type" in part:
+        lock = threading.Lock()
+
+        def sink(part: Any) -> None:  # steps that run in parallel write from their threads
+            if isinstance(part, Mapping) and "type" in part:
+                with lock:
                     collected.append(shown(events.from_agent(part)))
-                elif mode == "values":
-                    state = part
+
+        config: RunnableConfig = {
+            "recursion_limit": 4 * context.max_steps + 10,
+            "configurable": {TRACE_SINK: sink},  # no custom stream: steps run inline
+        }
+        try:
+            for part in graph.stream(payload, config, context=context, stream_mode="values"):
+                state = part
             final = to_plain(state)
         except Exception as error:
             failure = _failure(events.run_id, error)

@@ -252,3 +252,21 @@ def test_a_json_runs_summary_replays_ends_and_is_forgotten(service: Service) -> 
     service.forget_user(user)
     assert service.short_term.replay(run_id) == []
     assert service.short_term.request_cancel(run_id) == "unknown"
+
+
+def test_a_json_run_collects_the_same_agent_events_as_a_streamed_one(service: Service) -> None:
+    """JSON runs take the agents' events from a trace sink in the run's config (steps run
+    inline), streamed runs from LangGraph's custom stream: the same events either way."""
+
+    async def streamed() -> list[dict[str, Any]]:
+        request = RunRequest(user_id=DEMO_USER_ID, count=4)
+        return [e async for e in service.stream_run(request)]
+
+    blocking = service.run_blocking(RunRequest(user_id=DEMO_USER_ID, count=4)).events
+    live = asyncio.run(streamed())
+
+    def shape(events: list[dict[str, Any]]) -> list[tuple[object, ...]]:
+        return [(e["seq"], e["type"], e.get("agent")) for e in events]
+
+    assert len(blocking) > 10 and shape(blocking) == shape(live)
+    assert blocking[-1]["output"]["recommendations"] == live[-1]["output"]["recommendations"]

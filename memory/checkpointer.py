@@ -57,6 +57,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from core.errors import ConfigError
+from memory import redis_url
 
 DEFAULT_PREFIX = "agentrec:ckpt"
 LIST_PAGE = 64
@@ -264,8 +265,8 @@ class RedisSaver(BaseCheckpointSaver[str]):
     ) -> RedisSaver:
         """A saver with a sync and an async client on `url` (connections open lazily)."""
         return cls(
-            redis.Redis.from_url(url),
-            aclient=aredis.Redis.from_url(url),
+            redis_url.sync_client(url),
+            aclient=redis_url.async_client(url),
             prefix=prefix,
             ttl_s=ttl_s,
             serde=serde,

@@ -24,6 +24,7 @@ from redis.retry import Retry
 
 from core.errors import AgentrecError, Unavailable
 from core.settings import Settings
+from memory import redis_url
 from memory.redis_server import EmbeddedRedis
 
 
@@ -163,7 +164,7 @@ class RedisProvider:
         with self._lock:
             client = self._sync_clients.get(decode_responses)
             if client is None:
-                client = redis.Redis.from_url(
+                client = redis_url.sync_client(
                     url,
                     decode_responses=decode_responses,
                     socket_timeout=self.socket_timeout_s,
@@ -184,7 +185,7 @@ class RedisProvider:
             per_loop = self._async_clients.setdefault(loop, {})
             client = per_loop.get(decode_responses)
             if client is None:
-                client = redis.asyncio.Redis.from_url(
+                client = redis_url.async_client(
                     url,
                     decode_responses=decode_responses,
                     socket_timeout=self.socket_timeout_s,
@@ -222,7 +223,7 @@ class RedisProvider:
             return False
         with self._lock:
             if self._probe is None:
-                self._probe = redis.Redis.from_url(
+                self._probe = redis_url.sync_client(
                     url,
                     socket_timeout=self.ping_timeout_s,
                     socket_connect_timeout=self.ping_timeout_s,

@@ -8,10 +8,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
+from redis.sentinel import SentinelConnectionPool
 
 from app.service import EventIn, RunRequest, Service
 from core.errors import ConfigError
@@ -36,6 +37,10 @@ def test_sentinel_urls_are_parsed() -> None:
     for bad in ("redis+sentinel://h:1", "redis+sentinel://h/m", "redis+sentinel://h:1/m/x"):
         with pytest.raises(ConfigError):
             parse_sentinel_url(bad)
+
+
+def _master_info(sentinel: redis.Redis) -> dict[str, Any]:
+    return cast(dict[str, Any], sentinel.sentinel_master(SERVICE))
 
 
 def _wait(check: Any, timeout_s: float, what: str) -> Any:
@@ -75,7 +80,7 @@ def sentinel_set(tmp_path: Path) -> Iterator[dict[str, Any]]:
             stderr=subprocess.DEVNULL,
         )
         sentinel = redis.Redis(port=port, decode_responses=True)
-        _wait(lambda: sentinel.sentinel_master(SERVICE)["num-slaves"] >= 1, 20, "the replica")
+        _wait(lambda: _master_info(sentinel)["num-slaves"] >= 1, 20, "the replica")
         sentinel.close()
         yield {
             "url": f"redis+sentinel://127.0.0.1:{port}/{SERVICE}/0",
@@ -107,12 +112,9 @@ def test_the_service_follows_the_master_sentinel_names(
         stop_process(sentinel_set["master"]._process, 5.0)  # the master goes away
         sentinel_set["master"]._process = None
         direct = sync_client(sentinel_set["url"], socket_timeout=1)
-        promoted = _wait(
-            lambda: direct.connection_pool.get_master_address()[1] == sentinel_set["replica"].port,
-            60,
-            "the failover",
-        )
-        assert promoted
+        pool = cast(SentinelConnectionPool, direct.connection_pool)
+        replica_port = sentinel_set["replica"].port
+        assert _wait(lambda: pool.get_master_address()[1] == replica_port, 60, "the failover")
         direct.close()
 
         def answers() -> bool:

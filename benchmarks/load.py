@@ -125,9 +125,11 @@ async def recommendations_load(
     client_kind: str,
     pids: dict[str, int],
     seed: int,
+    users: list[str] | None = None,
 ) -> tuple[dict[str, Any], set[str]]:
-    """`clients` closed-loop clients on POST /v1/recommendations for the demo users.
-    Returns the figures and the item ids seen in the answers."""
+    """`clients` closed-loop clients on POST /v1/recommendations for `users` (the demo's by
+    default). Returns the figures and the item ids seen in the answers."""
+    users = users or DEMO_USERS
     path = "/v1/recommendations"
     rngs = [random.Random(seed + c) for c in range(clients)]
     item_ids: set[str] = set()
@@ -145,7 +147,7 @@ async def recommendations_load(
 
     call: Callable[[int, int], Awaitable[None]]
     if client_kind == "raw":
-        raw = [encode_request("POST", target, path, recommendation_body(u)) for u in DEMO_USERS]
+        raw = [encode_request("POST", target, path, recommendation_body(u)) for u in users]
         connections = [Connection(target) for _ in range(clients)]
 
         async def raw_call(c: int, n: int) -> None:
@@ -157,7 +159,7 @@ async def recommendations_load(
         call = raw_call
         http: httpx.AsyncClient | None = None
     else:
-        bodies = [recommendation_body(u) for u in DEMO_USERS]
+        bodies = [recommendation_body(u) for u in users]
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
         http = httpx.AsyncClient(base_url=target.url, limits=limits, timeout=60)
         headers = {"Content-Type": "application/json"}

@@ -1,7 +1,10 @@
 """Manager: decides the next step of a run from the task and the blackboard.
 
 Offline brain: a fixed, task-specific plan of stages; the agents of one stage run in
-parallel. After a rejected review it sends the list back to the Ranker, at most
+parallel. A chat turn runs its agents one after the other: each step is short, and a
+single task per step runs in the calling thread (no thread pool to start per turn), and
+the Searcher then finds the profile built from the conversation on the blackboard.
+After a rejected review it sends the list back to the Ranker, at most
 `max_reflections` times; `max_steps` bounds the whole run.
 """
 
@@ -12,7 +15,7 @@ from agents.state import State
 
 PLANS: dict[TaskName, tuple[tuple[str, ...], ...]] = {
     "recommend": (("UserAnalyst", "Searcher"), ("ItemAnalyst",), ("Ranker",), ("Reflector",)),
-    "chat": (("UserAnalyst", "Searcher"), ("ItemAnalyst",), ("Ranker",), ("Reflector",)),
+    "chat": (("UserAnalyst",), ("Searcher",), ("ItemAnalyst",), ("Ranker",), ("Reflector",)),
     "rank": (("UserAnalyst", "Searcher"), ("ItemAnalyst",), ("Ranker",), ("Reflector",)),
     "rate": (("UserAnalyst",), ("ItemAnalyst",)),
     "explain": (("UserAnalyst",), ("ItemAnalyst",)),

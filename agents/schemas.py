@@ -82,6 +82,68 @@ class UserMemory(_Schema):
     memory_count: int = Field(default=0, description="long-term memories the user has")
 
 
+class MentionedItem(_Schema):
+    """A catalog title named in the conversation, and what the user thinks of it."""
+
+    item_id: str
+    role: Literal["user", "assistant"] = Field(description="who named it first")
+    turn: int = Field(description="the turn that named it first (0-based)")
+    opinion: Literal["liked", "disliked", "seen", "neutral"] | None = Field(
+        default=None, description="the user's latest word on it (None: said nothing)"
+    )
+    opinion_turn: int | None = Field(default=None, description="the turn that said it")
+
+
+class PersonRequest(_Schema):
+    """A person the user asked for whom the catalog cannot search."""
+
+    name: str
+    role: Literal["actor", "director"]
+
+
+class Conversation(_Schema):
+    """What a chat conversation says so far, read turn by turn (`agents.conversation`)."""
+
+    turns: int = 0
+    mentions: list[MentionedItem] = Field(
+        default_factory=list, description="titles either side named, in order of first mention"
+    )
+    suggested_item_ids: list[str] = Field(
+        default_factory=list, description="what the assistant already named or recommended"
+    )
+    unknown_titles: list[str] = Field(
+        default_factory=list,
+        description="title-like phrases of the latest user turn that "
+        "match no catalog title, as typed",
+    )
+    people_not_found: list[PersonRequest] = Field(default_factory=list)
+    cast_listed: bool = Field(default=False, description="whether the catalog lists actors")
+    avoid: list[str] = Field(
+        default_factory=list, description="content ruled out, e.g. 'gore' (item flags)"
+    )
+    preferred: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="attribute -> values wanted as preferences, not filters (e.g. tags)",
+    )
+    cues: list[str] = Field(
+        default_factory=list, description="moods read in the latest user turn ('lighter')"
+    )
+    latest: str = Field(default="", description="the latest user message")
+    asked: Intent = Field(
+        default_factory=Intent, description="what the latest user turn asks for on its own"
+    )
+    vague: bool = Field(default=False, description="no user turn says anything usable yet")
+
+    def item_ids(self, *opinions: str | None) -> list[str]:
+        """Mentioned items with one of `opinions` (all mentioned items when none given)."""
+        return [m.item_id for m in self.mentions if not opinions or m.opinion in opinions]
+
+    @property
+    def excluded_item_ids(self) -> list[str]:
+        """Never recommended again: every title named so far and every earlier suggestion."""
+        return list(dict.fromkeys([*self.item_ids(), *self.suggested_item_ids]))
+
+
 class ItemInsight(_Schema):
     """Evidence about one candidate item for this user."""
 
@@ -105,6 +167,10 @@ class CandidatePool(_Schema):
 
     candidates: list[PoolCandidate] = Field(default_factory=list)
     query: str | None = None
+    relaxed: list[str] = Field(
+        default_factory=list,
+        description="constraints dropped because nothing met them all (e.g. 'years')",
+    )
 
 
 class RankedItem(_Schema):
@@ -150,6 +216,9 @@ def checkpoint_types() -> list[tuple[str, str]]:
         (cls.__module__, cls.__name__)
         for cls in (
             Intent,
+            MentionedItem,
+            PersonRequest,
+            Conversation,
             UserProfile,
             UserMemory,
             ItemInsight,

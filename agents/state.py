@@ -3,12 +3,18 @@ and what callers get back (`OutputState`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from langchain_core.messages import AnyMessage
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.graph.message import add_messages
+
 from agents.schemas import (
     CandidatePool,
+    Conversation,
     Critique,
     Intent,
     ItemInsight,
@@ -17,6 +23,7 @@ from agents.schemas import (
     TaskName,
     UserMemory,
     UserProfile,
+    checkpoint_types,
 )
 
 
@@ -25,7 +32,13 @@ class InputState:
     task: TaskName = "recommend"
     user_id: str | None = None
     message: str = ""
-    """A chat message or free-text query (data, never instructions)."""
+    """A chat message or free-text query (data, never instructions). In a chat, the latest
+    user message: it joins `messages` as a user turn."""
+    messages: Annotated[list[AnyMessage], add_messages] = field(default_factory=list)
+    """The conversation (chat task): user and assistant turns, oldest first, as LangChain
+    messages or {"role", "content"} dicts. A run may bring the earlier turns (a stateless
+    chat sends them all); on a checkpointed thread they accumulate, so send only new ones.
+    A chat run appends its reply as an assistant message."""
     count: int | None = None
     filters: dict[str, Any] = field(default_factory=dict)
     """`tools.candidates.CandidateFilters` fields: exclude_seen, exclude_item_ids, include,
@@ -51,6 +64,7 @@ class OutputState:
     reply: str = ""
     degraded: list[str] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
+    messages: Annotated[list[AnyMessage], add_messages] = field(default_factory=list)
 
 
 def merge_usage(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +82,8 @@ class State(InputState, OutputState):
     memory: UserMemory | None = None
     """What short-term memory holds about the user, loaded when the run starts."""
     intent: Intent | None = None
+    conversation: Conversation | None = None
+    """What the chat so far says (every turn read), set when a chat run starts."""
     profile: UserProfile | None = None
     pool: CandidatePool | None = None
     insights: list[ItemInsight] = field(default_factory=list)
@@ -83,3 +99,22 @@ class State(InputState, OutputState):
     """Set when a run ends; the next run on the same thread starts from a clean blackboard."""
     active_run_id: str | None = None
     """The `run_id` the blackboard belongs to."""
+
+
+def input_defaults() -> dict[str, Any]:
+    """Every `InputState` field but `messages` at its default: what a finished run leaves on
+    its thread, so that the next run sees only what it sends itself."""
+    defaults: dict[str, Any] = {}
+    for f in dataclasses.fields(InputState):
+        if f.name == "messages":
+            continue
+        factory = f.default_factory
+        defaults[f.name] = f.default if factory is dataclasses.MISSING else factory()
+    return defaults
+
+
+def checkpoint_serde() -> JsonPlusSerializer:
+    """A checkpoint serializer allowed to load every type the graph state holds (the
+    LangChain messages are allowed by LangGraph itself), so nothing is loaded unregistered
+    and strict mode (LANGGRAPH_STRICT_MSGPACK=true) loads the whole state."""
+    return JsonPlusSerializer(allowed_msgpack_modules=checkpoint_types())

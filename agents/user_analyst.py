@@ -13,7 +13,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from agents.schemas import Intent, UserProfile
+from agents.schemas import Conversation, Intent, UserProfile
 from agents.toolbox import Toolbox
 from recdata.dataset import Dataset
 from tools.base import History
@@ -85,6 +85,40 @@ def analyse_user(
         cold_start=False,
         constraints=intent,
     )
+
+
+CHAT_OPINION_WEIGHT = 0.5
+"""Affinity a title liked (+) or disliked (-) in the conversation adds to each of its values."""
+
+
+def with_conversation(
+    box: Toolbox, profile: UserProfile, conversation: Conversation
+) -> UserProfile:
+    """The profile with what the user said in the chat: the attribute values of the titles
+    they liked count for them, of those they disliked against them (clipped to [-1, 1])."""
+    signs = {"liked": 1.0, "disliked": -1.0}
+    affinities = {name: dict(values) for name, values in profile.affinities.items()}
+    attributes = profiled_attributes(box)
+    said: dict[str, list[str]] = {"liked": [], "disliked": []}
+    for mention in conversation.mentions:
+        sign = signs.get(mention.opinion or "")
+        if sign is None or mention.item_id not in box.dataset.item_index:
+            continue
+        item = box.dataset.items[box.dataset.item_index[mention.item_id]]
+        said[str(mention.opinion)].append(item.title)
+        for name in attributes:
+            into = affinities.setdefault(name, {})
+            for value in item.attributes.get(name, ()):
+                weight = into.get(value, 0.0) + sign * CHAT_OPINION_WEIGHT
+                into[value] = round(max(-1.0, min(1.0, weight)), 3)
+    if not said["liked"] and not said["disliked"]:
+        return profile
+    notes = [profile.summary]
+    if said["liked"]:
+        notes.append(f"In this chat liked {', '.join(said['liked'][:3])}.")
+    if said["disliked"]:
+        notes.append(f"In this chat did not like {', '.join(said['disliked'][:3])}.")
+    return profile.model_copy(update={"affinities": affinities, "summary": " ".join(notes)})
 
 
 def summarise(box: Toolbox, affinities: dict[str, dict[str, float]], recent: list[str]) -> str:

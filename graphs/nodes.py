@@ -13,6 +13,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Overwrite
 
+from agents.chat_search import search_conversation
 from agents.context import Context
 from agents.grounding import ground_ranked_list
 from agents.item_analyst import analyse_items
@@ -33,11 +34,12 @@ from agents.ranker import rank
 from agents.reflector import review
 from agents.schemas import Intent, RankedItem, UserProfile
 from agents.searcher import merged_filters, score_given, search, text_scores_from_hits
-from agents.state import State
+from agents.state import State, input_defaults
 from agents.toolbox import Toolbox, get_toolbox
 from agents.trace import Tracer
-from agents.user_analyst import analyse_user, summarise
+from agents.user_analyst import analyse_user, summarise, with_conversation
 from core.errors import AgentrecError, Unavailable
+from graphs import chat
 from tools.base import History
 from tools.candidates import CandidateFilters
 
@@ -110,10 +112,16 @@ def _history(box: Toolbox, state: State) -> History:
 
 
 def _filters(state: State) -> CandidateFilters:
+    """The request's filters, plus what the user disliked before (memory) and, in a chat,
+    every title already named or suggested."""
     filters = CandidateFilters(**state.filters) if state.filters else CandidateFilters()
-    if state.memory is not None and state.memory.excluded_item_ids:
-        excluded = sorted({*filters.exclude_item_ids, *state.memory.excluded_item_ids})
-        filters = filters.model_copy(update={"exclude_item_ids": excluded})
+    excluded = set(filters.exclude_item_ids)
+    if state.memory is not None:
+        excluded.update(state.memory.excluded_item_ids)
+    if state.task == "chat" and state.conversation is not None:
+        excluded.update(state.conversation.excluded_item_ids)
+    if len(excluded) > len(filters.exclude_item_ids):
+        filters = filters.model_copy(update={"exclude_item_ids": sorted(excluded)})
     return filters
 
 
@@ -152,6 +160,7 @@ def _check_input(state: State, box: Toolbox) -> None:
 _PER_RUN: dict[str, Any] = {
     "memory": None,
     "intent": None,
+    "conversation": None,
     "profile": None,
     "pool": None,
     "insights": [],
@@ -203,17 +212,23 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
         with_llm = check_llm_config(ctx)
         if with_llm:
             trace.thought(f"LLM brains: {', '.join(with_llm)}; the others run offline.")
-        if state.message.strip():
+        if chat.is_chat(state):
+            started = chat.start_chat(state, box, trace)
+            update.update(started)
+            state = dataclasses.replace(
+                state, **{k: v for k, v in started.items() if k != "messages"}
+            )
+            if state.intent is not None and state.intent.needs_clarification:
+                asked = chat.clarify(state, trace)
+                turns = [*update.get("messages", []), *asked.pop("messages")]
+                done = {**update, **asked, "messages": turns, **_run_ends()}
+                return Command(goto="__end__", update=done)
+        elif state.message.strip():
             from agents.intent import parse_intent
 
             intent = parse_intent(state.message, box.dataset)
             update["intent"] = intent
             trace.thought(f"Intent: {intent.model_dump(exclude_defaults=True)}")
-            if state.task == "chat" and intent.needs_clarification:
-                reply = intent.clarifying_question or "What are you in the mood for?"
-                _stream_reply(trace, reply)
-                done = {**update, "reply": reply, "recommendations": [], "finished": True}
-                return Command(goto="__end__", update=done)
     step = next_step(state, ctx.max_steps, ctx.max_reflections)
     caller, tracker = _llm(runtime, "Manager")
     if caller is not None and step != (FINISH,):
@@ -231,11 +246,17 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
             step = (decision.next,)
     if step == (FINISH,):
         update.update(_finish(state, box, ctx, trace))
-        update["finished"] = True
+        update.update(_run_ends())
         trace.thought("The task is answered.")
         return Command(goto="__end__", update=update)
     trace.emit("action", tool="route", args={"next": list(step)})
     return Command(goto=cast(list[AgentNode], list(step)), update=update)
+
+
+def _run_ends() -> dict[str, Any]:
+    """The update that ends a run: the next run on the thread starts afresh, and sees only
+    the inputs it sends itself (every other input back at its default)."""
+    return {**input_defaults(), "finished": True}
 
 
 def _grounded(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> list[RankedItem]:
@@ -279,26 +300,13 @@ def _with_sources(
     return out
 
 
-def _stream_reply(trace: Tracer, reply: str) -> None:
-    """The user-facing reply as `token` events, word by word (what a chat UI types out)."""
-    words = reply.split(" ")
-    for n, word in enumerate(words):
-        trace.emit("token", text=word if n == len(words) - 1 else word + " ")
-
-
 def _finish(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> dict[str, Any]:
     if state.task in ("recommend", "rank", "chat"):
         items = _grounded(state, box, ctx, trace)
         trace.emit("recommendations", items=[i.model_dump() for i in items])
         out: dict[str, Any] = {"recommendations": items}
         if state.task == "chat":
-            titles = [box.dataset.items[box.dataset.item_index[i.item_id]].title for i in items]
-            out["reply"] = (
-                "Here is what I found: " + "; ".join(titles[:5]) + "."
-                if titles
-                else "I found nothing that fits; could you loosen the request?"
-            )
-            _stream_reply(trace, out["reply"])
+            out.update(chat.answer(state, box, items, trace))
         return out
     insight = state.insights[0] if state.insights else None
     if state.task == "rate":
@@ -316,13 +324,15 @@ def user_analyst(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     history = _history(box, state)
     trace.action("profile_history", n_interactions=len(history))
     profile = analyse_user(box, state.user_id, history, state.intent)
+    if state.task == "chat" and state.conversation is not None:
+        profile = with_conversation(box, profile, state.conversation)
     update: dict[str, Any] = {"completed": ["UserAnalyst"]}
     if state.memory is not None and state.memory.preferences:
         profile = _with_preferences(box, profile, state.memory.preferences)
     memory = _memory(runtime)
     has_memories = state.memory is None or state.memory.memory_count > 0  # None: unknown
     if memory is not None and state.user_id and runtime.context.recall_k > 0 and has_memories:
-        query = state.message.strip() or profile.summary
+        query = _latest_message(state) or profile.summary
         trace.action("recall_memories", k=runtime.context.recall_k)
         try:
             recalled = memory.recall(state.user_id, query, runtime.context.recall_k)
@@ -364,6 +374,13 @@ def _with_preferences(
     return profile.model_copy(update={"affinities": affinities, "summary": summary})
 
 
+def _latest_message(state: State) -> str:
+    """The latest user message: the run's `message`, or in a chat the last user turn."""
+    if state.message.strip():
+        return state.message.strip()
+    return state.conversation.latest if state.conversation is not None else ""
+
+
 def _catalog_text_scores(
     runtime: Runtime[Context], box: Toolbox, query: str, trace: Tracer, update: dict[str, Any]
 ) -> np.ndarray | None:
@@ -393,10 +410,9 @@ def searcher(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     else:
         intent: Intent | None = state.intent
         caller, tracker = _llm(runtime, "Searcher")
-        if caller is not None and state.message.strip():
-            understood, call = llm_intent(
-                caller, box, state.message, runtime.context.searcher_prompt
-            )
+        message = _latest_message(state)
+        if caller is not None and message:
+            understood, call = llm_intent(caller, box, message, runtime.context.searcher_prompt)
             update.update(_llm_outcome(trace, call, understood is not None, tracker))
             if understood is not None:
                 intent = understood
@@ -406,15 +422,32 @@ def searcher(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         text_scores = _catalog_text_scores(runtime, box, query, trace, update)
         preferences = state.memory.preferences if state.memory is not None else None
         trace.action("search", pool_size=runtime.context.pool_size)
-        pool = search(
-            box,
-            history,
-            intent,
-            _filters(state),
-            runtime.context.pool_size,
-            preferences=preferences,
-            text_scores=text_scores,
-        )
+        if state.task == "chat" and state.conversation is not None:
+            found = search_conversation(
+                box,
+                history,
+                state.conversation,
+                intent or Intent(),
+                _filters(state),
+                runtime.context.pool_size,
+                _count(state, runtime.context),
+                preferences=preferences,
+                text_scores=text_scores,
+            )
+            pool = found.pool
+            if found.intent != intent:
+                update["intent"] = found.intent
+                trace.observation(f"Nothing met every constraint; let go of {pool.relaxed}.")
+        else:
+            pool = search(
+                box,
+                history,
+                intent,
+                _filters(state),
+                runtime.context.pool_size,
+                preferences=preferences,
+                text_scores=text_scores,
+            )
     trace.emit(
         "candidates",
         items=[c.model_dump() for c in pool.candidates[:20]],

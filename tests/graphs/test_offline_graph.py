@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from agents.context import Context
-from agents.state import InputState
+from agents.state import InputState, checkpoint_serde
 from agents.toolbox import Toolbox, get_toolbox
 from graphs.nodes import RunInputError
 from graphs.recommend import graph
@@ -139,7 +139,7 @@ def test_a_second_run_on_the_same_thread_starts_afresh(box: Toolbox) -> None:
 
     from graphs.recommend import build_graph
 
-    app = build_graph().compile(checkpointer=InMemorySaver())
+    app = build_graph().compile(checkpointer=InMemorySaver(serde=checkpoint_serde()))
     config: Any = {"configurable": {"thread_id": "t1"}}
     first = app.invoke(
         InputState(task="chat", user_id=DEMO_USER_ID, message="a comedy from the 80s", count=3),
@@ -171,7 +171,7 @@ def test_a_new_run_id_restarts_a_thread_whose_last_run_was_cut_short(box: Toolbo
 
     from graphs.recommend import build_graph
 
-    app = build_graph().compile(checkpointer=InMemorySaver())
+    app = build_graph().compile(checkpointer=InMemorySaver(serde=checkpoint_serde()))
     config: Any = {"configurable": {"thread_id": "cut"}}
     first = InputState(
         task="chat", user_id=DEMO_USER_ID, message="a western", count=3, run_id="run-1"

@@ -1,0 +1,90 @@
+"""The chat task's steps in the Manager node: reading the conversation when a run starts,
+and answering (the reply joins the conversation) when it ends.
+
+A chat run reads `messages` (the conversation so far) and `message` (the latest user
+message, appended as a user turn unless it already ends the conversation). A run given
+only `messages` whose last turn is an unanswered user message is a chat run too, whatever
+its task (LangGraph Studio's chat view sends just that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from agents.conversation import RECOMMENDED_KEY, chat_turns
+from agents.reply import write_reply
+from agents.schemas import RankedItem
+from agents.state import State
+from agents.toolbox import Toolbox
+from agents.trace import Tracer
+
+
+def is_chat(state: State) -> bool:
+    """A chat run: the chat task, or a bare conversation ending with a user turn."""
+    if state.task == "chat":
+        return True
+    return (
+        state.task == "recommend"
+        and not state.message.strip()
+        and bool(state.messages)
+        and isinstance(state.messages[-1], HumanMessage)
+    )
+
+
+def start_chat(state: State, box: Toolbox, trace: Tracer) -> dict[str, Any]:
+    """The update that starts a chat run: the task, the new user turn, the conversation and
+    its intent."""
+    history: list[BaseMessage] = list(state.messages)
+    text = state.message.strip()
+    update: dict[str, Any] = {"task": "chat"}
+    if text and not _ends_with_user(history, text):
+        turn = HumanMessage(text)
+        history.append(turn)
+        update["messages"] = [turn]
+    reading = box.conversation_reader.read(chat_turns(history))
+    conversation = reading.conversation
+    update["conversation"] = conversation
+    update["intent"] = reading.intent
+    trace.thought(
+        f"Read {conversation.turns} turn(s): {len(conversation.mentions)} title(s) named, "
+        f"{len(conversation.suggested_item_ids)} already suggested.",
+    )
+    trace.thought(f"Intent: {reading.intent.model_dump(exclude_defaults=True)}")
+    return update
+
+
+def clarify(state: State, trace: Tracer) -> dict[str, Any]:
+    """The answer to a conversation that says nothing usable yet: one question."""
+    intent = state.intent
+    question = (intent.clarifying_question if intent else None) or "What are you in the mood for?"
+    stream_reply(trace, question)
+    return {"reply": question, "recommendations": [], "messages": [AIMessage(question)]}
+
+
+def answer(state: State, box: Toolbox, items: list[RankedItem], trace: Tracer) -> dict[str, Any]:
+    """The reply to a chat run (streamed as tokens) and the assistant turn it adds."""
+    shape = sum(isinstance(m, AIMessage) for m in state.messages)
+    relaxed = state.pool.relaxed if state.pool is not None else []
+    reply = write_reply(
+        box, state.conversation, state.intent, items, state.insights, relaxed, shape
+    )
+    stream_reply(trace, reply)
+    message = AIMessage(reply, additional_kwargs={RECOMMENDED_KEY: [i.item_id for i in items]})
+    return {"reply": reply, "messages": [message]}
+
+
+def stream_reply(trace: Tracer, reply: str) -> None:
+    """The user-facing reply as `token` events, word by word (what a chat UI types out)."""
+    words = reply.split(" ")
+    for n, word in enumerate(words):
+        trace.emit("token", text=word if n == len(words) - 1 else word + " ")
+
+
+def _ends_with_user(messages: list[BaseMessage], text: str) -> bool:
+    return (
+        bool(messages)
+        and isinstance(messages[-1], HumanMessage)
+        and (messages[-1].text.strip() == text)
+    )

@@ -6,7 +6,8 @@ candidates (macrec) or the `recommend` task (full ranking). Items the graph retu
 top scores in its order; the rest of the catalog follows in the default model's order, so
 metrics past the graph's list (e.g. MRR) remain defined.
 
-`chat(turns)` runs the `chat` task on a conversation (the `redial` protocol); `use_toolbox`
+`chat(turns)` runs the `chat` task on a conversation, its turns as the graph's `messages`
+(the `redial` protocol); `use_toolbox`
 registers a toolbox built elsewhere instead of fitting one.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from agents.context import Context
 from agents.state import InputState
@@ -95,13 +97,8 @@ class GraphRecommender(Recommender):
 
     def chat(self, turns: Sequence[tuple[str, str]], count: int | None = None) -> list[str]:
         """The item ids the `chat` task recommends after a conversation of (role, text) turns,
-        oldest first.
-
-        The chat task reads one message today, so the conversation is given as one message:
-        each turn's text on a line of its own, ending with a full stop when it has no closing
-        punctuation (so that a negation in one turn does not run into the next).
-        """
-        payload = {"task": "chat", "message": conversation_message(turns)}
+        oldest first (role "user" or "assistant"), given to the graph as its `messages`."""
+        payload = {"task": "chat", "messages": conversation_messages(turns)}
         return self._run({**payload, "count": count or self.count})
 
     def score_candidates(self, histories: Sequence[History], candidates: np.ndarray) -> np.ndarray:
@@ -121,11 +118,11 @@ class GraphRecommender(Recommender):
         return out
 
 
-def conversation_message(turns: Sequence[tuple[str, str]]) -> str:
-    """The texts of a conversation's turns as one message, one line per turn."""
-    lines = []
-    for _, text in turns:
-        text = " ".join(text.split())
-        if text:
-            lines.append(text if text[-1] in ".!?;" else f"{text}.")
-    return "\n".join(lines)
+def conversation_messages(turns: Sequence[tuple[str, str]]) -> list[BaseMessage]:
+    """A conversation's (role, text) turns as LangChain messages: "user" turns as human
+    messages, the others as assistant (AI) messages; empty turns are left out."""
+    messages: list[BaseMessage] = []
+    for role, text in turns:
+        if text.strip():
+            messages.append(HumanMessage(text) if role == "user" else AIMessage(text))
+    return messages

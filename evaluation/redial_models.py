@@ -14,8 +14,11 @@ the conversation already mentions: that is its job, not the harness's.
   the catalog's ratings, scoring the linked items as a history (oldest first); the linked
   items are left out. With no title linked, the default model's answer to an empty history
   (popularity).
-- `graph`: the agent graph's chat task with offline brains, on a toolbox holding the same
-  fitted default model (`evaluation.graph_model.GraphRecommender.chat`).
+- `graph`: the agent graph's chat task with offline brains, given the conversation as its
+  `messages` (`evaluation.graph_model.GraphRecommender.chat`), on a toolbox holding the same
+  fitted default model and the statistics of the training dialogues (`DialogueStats`: how
+  often each movie is mentioned, and with which others), as a deployment that ingested
+  those dialogues would have.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from core.errors import ConfigError
 from recdata.dataset import Dataset
 from recdata.redial import Dialogue, MentionMapper, Turn
 from tools.base import History, Recommender, TrainSet, top_k
+from tools.dialogue_stats import DialogueStats
 from tools.titles import TitleLinker
 
 Progress = Callable[[str], None]
@@ -78,6 +82,14 @@ class ChatTraining:
             self._shared["linker"] = TitleLinker(self.catalog)
         linker: TitleLinker = self._shared["linker"]
         return linker
+
+    def dialogue_stats(self) -> DialogueStats:
+        """Mention and co-mention counts of the training dialogues (computed once)."""
+        if "dialogue_stats" not in self._shared:
+            items = self.mentioned_items()
+            self._shared["dialogue_stats"] = DialogueStats.fit(items, self.catalog.n_items)
+        stats: DialogueStats = self._shared["dialogue_stats"]
+        return stats
 
     def mentioned_items(self) -> list[list[int]]:
         """Per training dialogue, the catalog items its mentions map to (each once)."""
@@ -176,7 +188,10 @@ class GraphChat(ChatModel):
         from agents.toolbox import Toolbox
 
         box = Toolbox.build(
-            training.catalog, model=training.default_model(), train=training.ratings
+            training.catalog,
+            model=training.default_model(),
+            train=training.ratings,
+            dialogues=training.dialogue_stats(),
         )
         self.close()
         self._graph = self._factory(training.catalog).use_toolbox(box)

@@ -13,7 +13,7 @@ import pytest
 
 from app.cli import main
 from evaluation.cli import DEFAULT_CHAT_MODELS
-from evaluation.graph_model import conversation_message
+from evaluation.graph_model import conversation_messages
 from evaluation.redial import REDIAL, evaluate_redial, redial_cases
 from evaluation.redial_models import (
     CHAT_MODELS,
@@ -301,9 +301,13 @@ def test_graph_chat_reads_the_conversation_and_does_not_repeat_it(
     assert "alien-1979" not in answer
 
 
-def test_the_conversation_as_one_message() -> None:
+def test_the_conversation_as_messages() -> None:
     turns = [("user", "I liked  Alien"), ("assistant", "Have you seen Aliens?"), ("user", "")]
-    assert conversation_message(turns) == "I liked Alien.\nHave you seen Aliens?"
+    messages = conversation_messages(turns)
+    assert [(m.type, m.text) for m in messages] == [
+        ("human", "I liked  Alien"),
+        ("ai", "Have you seen Aliens?"),
+    ]
 
 
 # ---- the command line --------------------------------------------------------------------

@@ -29,7 +29,10 @@ ITEM_ANALYST_PROMPT = (
 
 SEARCHER_PROMPT = (
     "You turn a user's request into a catalog search: attribute values wanted and unwanted, "
-    "reference items (by id), a year range, the number of items, and keywords. " + DATA_RULES
+    "reference items (by id), a year range, the number of items, and keywords. In a chat the "
+    "message is the conversation so far, one 'user:' or 'assistant:' line per turn, latest "
+    "last: the latest request comes first, and a title the user turned down is no "
+    "reference. " + DATA_RULES
 )
 
 RANKER_PROMPT = (

@@ -75,6 +75,21 @@ def answer(state: State, box: Toolbox, items: list[RankedItem], trace: Tracer) -
     return {"reply": reply, "messages": [message]}
 
 
+TRANSCRIPT_TURNS = 12
+TRANSCRIPT_CHARS = 4_000
+
+
+def transcript(state: State) -> str:
+    """The conversation as text for an LLM brain: the latest `TRANSCRIPT_TURNS` turns, one
+    "user: ..." or "assistant: ..." line each (at most `TRANSCRIPT_CHARS`, the latest kept);
+    a conversation of one user turn is just its text."""
+    turns = chat_turns(state.messages)[-TRANSCRIPT_TURNS:]
+    if len(turns) == 1 and turns[0].role == "user":
+        return turns[0].text
+    lines = [f"{turn.role}: {' '.join(turn.text.split())}" for turn in turns]
+    return "\n".join(lines)[-TRANSCRIPT_CHARS:]
+
+
 def stream_reply(trace: Tracer, reply: str) -> None:
     """The user-facing reply as `token` events, word by word (what a chat UI types out)."""
     words = reply.split(" ")

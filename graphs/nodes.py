@@ -410,7 +410,8 @@ def searcher(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     else:
         intent: Intent | None = state.intent
         caller, tracker = _llm(runtime, "Searcher")
-        message = _latest_message(state)
+        # in a chat the LLM reads the conversation, as the offline brain does
+        message = chat.transcript(state) if state.task == "chat" else _latest_message(state)
         if caller is not None and message:
             understood, call = llm_intent(caller, box, message, runtime.context.searcher_prompt)
             update.update(_llm_outcome(trace, call, understood is not None, tracker))

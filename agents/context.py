@@ -40,6 +40,9 @@ class Context:
     searcher_model: str = ""
     ranker_model: str = ""
     reflector_model: str = ""
+    reply_model: str = ""
+    """Chat model that writes the chat reply (streamed, then checked); empty: `model`, and
+    the offline reply when that is empty too."""
     base_url: str = ""
     """An OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp); empty: the provider's own."""
     structured_output_method: str = "function_calling"
@@ -67,9 +70,11 @@ class Context:
     searcher_prompt: str = prompts.SEARCHER_PROMPT
     ranker_prompt: str = prompts.RANKER_PROMPT
     reflector_prompt: str = prompts.REFLECTOR_PROMPT
+    reply_prompt: str = prompts.REPLY_PROMPT
 
     def model_for(self, agent: str) -> str:
-        """The chat model of `agent` ("" for the offline brain)."""
+        """The chat model of `agent` ("" for the offline brain); "Reply" is the chat reply's
+        writer."""
         specific = {
             "Manager": self.manager_model,
             "UserAnalyst": self.user_analyst_model,
@@ -77,6 +82,7 @@ class Context:
             "Searcher": self.searcher_model,
             "Ranker": self.ranker_model,
             "Reflector": self.reflector_model,
+            "Reply": self.reply_model,
         }.get(agent, "")
         return specific or self.model
 

@@ -779,7 +779,7 @@ def caller_for(
     return StructuredCaller(_chat_model(config), config, agent=agent, tracker=tracker)
 
 
-AGENTS = ("Manager", "UserAnalyst", "ItemAnalyst", "Searcher", "Ranker", "Reflector")
+AGENTS = ("Manager", "UserAnalyst", "ItemAnalyst", "Searcher", "Ranker", "Reflector", "Reply")
 
 
 def check_llm_config(context: Context) -> list[str]:

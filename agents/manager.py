@@ -23,8 +23,16 @@ PLANS: dict[TaskName, tuple[tuple[str, ...], ...]] = {
 FINISH = "finish"
 
 
-def next_step(state: State, max_steps: int, max_reflections: int) -> tuple[str, ...]:
-    """The agents to run next, or (FINISH,)."""
+PARALLEL_CHAT = PLANS["recommend"]
+"""The chat plan when LLM brains answer: their calls are network round trips, so the User
+Analyst and the Searcher ask at the same time."""
+
+
+def next_step(
+    state: State, max_steps: int, max_reflections: int, *, parallel: bool = False
+) -> tuple[str, ...]:
+    """The agents to run next, or (FINISH,). `parallel`: LLM brains answer (a chat then
+    runs its analysts and its Searcher side by side)."""
     if state.steps >= max_steps:
         return (FINISH,)
     last = state.completed[-1] if state.completed else None
@@ -36,7 +44,8 @@ def next_step(state: State, max_steps: int, max_reflections: int) -> tuple[str, 
     if last == "Ranker" and state.reflections > 0:
         return ("Reflector",)
     done = set(state.completed)
-    for stage in PLANS[state.task]:
+    plan = PARALLEL_CHAT if parallel and state.task == "chat" else PLANS[state.task]
+    for stage in plan:
         todo = tuple(agent for agent in stage if agent not in done)
         if todo:
             return todo

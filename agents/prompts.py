@@ -44,3 +44,13 @@ REFLECTOR_PROMPT = (
     "You review a ranked list of recommendations against the user's constraints and intent. "
     "Accept it, or list concrete problems and suggestions for the Ranker. " + DATA_RULES
 )
+
+REPLY_PROMPT = (
+    "You write the assistant's reply in a film recommendation chat, in 2 to 4 short "
+    "sentences of plain text (no lists, no markdown). Acknowledge what the user asked for, "
+    "name the top recommendation with one reason taken from its evidence, mention one or two "
+    "other recommendations, say what could not be done (titles you do not know, people the "
+    "catalog cannot search, wishes that had to be dropped) and ask one question only if the "
+    "request is vague. Name no film other than the recommendations given and the films the "
+    "user named, and write titles exactly as given. " + DATA_RULES
+)

@@ -60,28 +60,28 @@ def write_reply(
     intent = intent or Intent()
     note, wishes = _acknowledgement(box, conversation)
     ack = _join([note, f"{_capital(wishes)}: got it." if wishes else ""])
-    problems = _problems(conversation, relaxed)
+    notes = problems(conversation, relaxed)
     question = _question(conversation, intent)
     if not items:
-        parts = [ack, *problems, "I found nothing that fits; could you loosen the request?"]
+        parts = [ack, *notes, "I found nothing that fits; could you loosen the request?"]
         return _join(parts)
     top = items[0]
     name = display_title(box, top.item_id)
-    reason = _reason(box, top.item_id, conversation, intent, insights)
+    why = reason(box, top.item_id, conversation, intent, insights)
     others = [display_title(box, i.item_id) for i in items[1 : 1 + OTHERS]]
     match shape % SHAPES:
         case 0:
-            lead = f"My top pick is {name}: {reason}."
+            lead = f"My top pick is {name}: {why}."
             more = f"Also worth a look: {_list(others)}." if others else ""
-            parts = [ack, lead, more, *problems, question]
+            parts = [ack, lead, more, *notes, question]
         case 1:
-            lead = f"How about {name}? {_capital(reason)}."
+            lead = f"How about {name}? {_capital(why)}."
             more = f"If not, there is {_list(others, 'or')}." if others else ""
-            parts = [*problems, ack, lead, more, question]
+            parts = [*notes, ack, lead, more, question]
         case _:
-            lead = f"I would start with {name}, since {reason}."
+            lead = f"I would start with {name}, since {why}."
             more = f"Then {_list(others)}." if others else ""
-            parts = [note, *problems, lead, more, question]
+            parts = [note, *notes, lead, more, question]
     return _join(parts)
 
 
@@ -157,7 +157,7 @@ def _years(intent: Intent) -> str:
     return ""
 
 
-def _problems(conversation: Conversation, relaxed: Sequence[str]) -> list[str]:
+def problems(conversation: Conversation, relaxed: Sequence[str]) -> list[str]:
     out: list[str] = []
     if conversation.unknown_titles:
         titles = _list([f'"{t}"' for t in conversation.unknown_titles[:3]])
@@ -187,13 +187,16 @@ def _question(conversation: Conversation, intent: Intent) -> str:
     return "Is there a genre or a film you loved that I should go by?"
 
 
-def _reason(
+def reason(
     box: Toolbox,
     item_id: str,
     conversation: Conversation,
     intent: Intent,
     insights: Sequence[ItemInsight],
 ) -> str:
+    """One grounded reason to watch `item_id`: a director or genres it shares with a title
+    the user named, people who talked about a named title suggested it, it is the genre
+    asked for, how it is rated, or how popular it is."""
     ds = box.dataset
     attrs = ds.items[ds.item_index[item_id]].attributes
     for ref in intent.reference_item_ids[:3]:

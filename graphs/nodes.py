@@ -44,6 +44,7 @@ from tools.base import History
 from tools.candidates import CandidateFilters
 
 AgentNode = Literal["UserAnalyst", "ItemAnalyst", "Searcher", "Ranker", "Reflector"]
+AGENT_NAMES = ("Manager", "UserAnalyst", "ItemAnalyst", "Searcher", "Ranker", "Reflector")
 
 
 class RunInputError(AgentrecError):
@@ -229,7 +230,7 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
             intent = parse_intent(state.message, box.dataset)
             update["intent"] = intent
             trace.thought(f"Intent: {intent.model_dump(exclude_defaults=True)}")
-    step = next_step(state, ctx.max_steps, ctx.max_reflections)
+    step = next_step(state, ctx.max_steps, ctx.max_reflections, parallel=_with_llm(ctx))
     caller, tracker = _llm(runtime, "Manager")
     if caller is not None and step != (FINISH,):
         summary = {
@@ -251,6 +252,11 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
         return Command(goto="__end__", update=update)
     trace.emit("action", tool="route", args={"next": list(step)})
     return Command(goto=cast(list[AgentNode], list(step)), update=update)
+
+
+def _with_llm(ctx: Context) -> bool:
+    """Whether any agent (or the chat reply) has an LLM brain under `ctx`."""
+    return any(ctx.model_for(agent) for agent in (*AGENT_NAMES, "Reply"))
 
 
 def _run_ends() -> dict[str, Any]:
@@ -306,7 +312,7 @@ def _finish(state: State, box: Toolbox, ctx: Context, trace: Tracer) -> dict[str
         trace.emit("recommendations", items=[i.model_dump() for i in items])
         out: dict[str, Any] = {"recommendations": items}
         if state.task == "chat":
-            out.update(chat.answer(state, box, items, trace))
+            out.update(chat.answer(state, box, items, trace, ctx))
         return out
     insight = state.insights[0] if state.insights else None
     if state.task == "rate":
@@ -544,7 +550,10 @@ def reflector(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     update: dict[str, Any] = {}
     caller, tracker = _llm(runtime, "Reflector")
-    if caller is not None and critique.accept:
+    # a chat reply written by a model is checked on its own: the LLM review is not asked too,
+    # so a chat turn stays within four round trips
+    llm_review = not (state.task == "chat" and chat.uses_llm_reply(runtime.context))
+    if caller is not None and critique.accept and llm_review:
         verdict, call = llm_critique(
             caller,
             box,

@@ -26,8 +26,9 @@ without them, the ratings model on the named titles leads.
 Hard constraints: the request's filters, the conversation's wanted and unwanted attribute
 values (latest first, `agents.conversation`), its year range, content it rules out
 ("gore"), and every title already named or suggested. When they leave fewer items than
-asked for, the year range goes first, then the wanted values (never what the user ruled
-out), and the pool says so (`CandidatePool.relaxed`).
+asked for, the year range is let go, then the wanted values (never what the user ruled
+out): the items meeting every constraint come first, then those meeting all but the years,
+then the others, and the pool says what was let go (`CandidatePool.relaxed`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from tools.candidates import CandidateFilters
 
 SIMILAR_REFERENCES = 3
 RELAXABLE = ("years", "wanted")
+TIER_GAP = 1e6
+"""Larger than any score difference: items meeting more constraints always rank first."""
 
 
 @dataclass(frozen=True)
@@ -150,14 +153,19 @@ def search_conversation(
     met = intent
     relaxed: list[str] = []
     allowed = fixed & _wanted_mask(box, met)
+    tier = np.where(allowed, float(len(RELAXABLE)), 0.0)
     for constraint in RELAXABLE:
         if int(allowed.sum()) >= min(need, int(fixed.sum())):
             break
+        if not _constrains(met, constraint):
+            continue
         met = _without(met, constraint)
-        if met != intent and _constrains(intent, constraint):
-            relaxed.append(constraint)
-        allowed = fixed & _wanted_mask(box, met)
-    chosen = _top(scores, allowed, box.catalog.popularity, pool_size)
+        relaxed.append(constraint)
+        wider = fixed & _wanted_mask(box, met)
+        tier[wider & ~allowed] = len(RELAXABLE) - len(relaxed)
+        allowed = wider
+    # what meets more of the constraints comes first, then the score decides
+    chosen = _top(scores + TIER_GAP * tier, allowed, box.catalog.popularity, pool_size)
     candidates = [
         PoolCandidate(
             item_id=ds.item_ids[i],

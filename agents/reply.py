@@ -172,7 +172,7 @@ def problems(conversation: Conversation, relaxed: Sequence[str]) -> list[str]:
             out.append(f"I don't know any film with {person.name} in this catalog.")
     if relaxed:
         dropped = _list([RELAXED.get(r, r) for r in relaxed])
-        out.append(f"Nothing matched every wish, so I let go of {dropped}.")
+        out.append(f"Not enough matched every wish, so some picks let go of {dropped}.")
     return out
 
 

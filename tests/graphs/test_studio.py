@@ -233,3 +233,21 @@ def test_run_context_is_honoured(client: Any) -> None:
     ids = [item["item_id"] for item in values["recommendations"]]
     assert len(ids) == top_k
     assert ids == [item["item_id"] for item in default_values["recommendations"]][:top_k]
+
+
+def test_studios_chat_view_runs_a_chat_on_its_thread(client: Any, studio_url: str) -> None:
+    """Studio's chat view sends only the new user message; the reply joins the thread."""
+    thread = client.threads.create()
+    for text in ("a western", "now a comedy"):
+        *_, last = client.runs.stream(
+            thread["thread_id"],
+            GRAPH_ID,
+            input={"messages": [{"role": "user", "content": text}]},
+            stream_mode="values",
+        )
+    values = last.data
+    assert [m["type"] for m in values["messages"]] == ["human", "ai", "human", "ai"]
+    assert values["messages"][-1]["content"] == values["reply"]
+    catalog = {item.item_id: item for item in load_demo().items}
+    for item in values["recommendations"]:
+        assert "Comedy" in catalog[item["item_id"]].attributes["genres"]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from langchain_core.messages import AnyMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.message import add_messages
+from pydantic import BaseModel
 
 from agents.schemas import (
     CandidatePool,
@@ -99,6 +100,34 @@ class State(InputState, OutputState):
     """Set when a run ends; the next run on the same thread starts from a clean blackboard."""
     active_run_id: str | None = None
     """The `run_id` the blackboard belongs to."""
+
+    def __post_init__(self) -> None:
+        # A checkpointer that does not know the schemas (LangGraph Studio's, whose copy of
+        # the graph loses the compiled allowlist in strict msgpack mode) loads them back as
+        # plain dicts: read them as the schemas again.
+        for name, schema in _SCHEMA_FIELDS.items():
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, schema.model_validate(value))
+        for name, schema in _SCHEMA_LISTS.items():
+            values = getattr(self, name)
+            if any(isinstance(v, dict) for v in values):
+                setattr(self, name, [schema.model_validate(v) for v in values])
+
+
+_SCHEMA_FIELDS: dict[str, type[BaseModel]] = {
+    "memory": UserMemory,
+    "intent": Intent,
+    "conversation": Conversation,
+    "profile": UserProfile,
+    "pool": CandidatePool,
+    "ranked": RankedList,
+    "critique": Critique,
+}
+_SCHEMA_LISTS: dict[str, type[BaseModel]] = {
+    "insights": ItemInsight,
+    "recommendations": RankedItem,
+}
 
 
 def input_defaults() -> dict[str, Any]:

@@ -329,3 +329,25 @@ def test_what_meets_every_wish_comes_first(box: Toolbox) -> None:
     assert len(years) == 10 and any(fifties) and not all(fifties)
     assert fifties == sorted(fifties, reverse=True)  # the 1950s westerns lead
     assert all("Western" in genres(box, i) for i in ids(out))
+
+
+def test_schemas_loaded_back_as_plain_data_are_read_as_schemas() -> None:
+    """What a checkpointer that does not know the schemas hands back (LangGraph Studio in
+    strict msgpack mode loads them as dicts) still reads as the schemas."""
+    from agents.schemas import CandidatePool, ItemInsight
+    from agents.state import State
+
+    state = State(
+        intent={"wanted": {"genres": ["Comedy"]}},  # type: ignore[arg-type]
+        conversation={
+            "turns": 2,
+            "mentions": [{"item_id": "alien-1979", "role": "user", "turn": 0}],
+        },  # type: ignore[arg-type]
+        pool={"candidates": [{"item_id": "alien-1979", "score": 1.0}]},  # type: ignore[arg-type]
+        insights=[{"item_id": "alien-1979"}],  # type: ignore[list-item]
+    )
+    assert isinstance(state.intent, Intent) and state.intent.wanted == {"genres": ["Comedy"]}
+    assert isinstance(state.conversation, Conversation)
+    assert state.conversation.excluded_item_ids == ["alien-1979"]
+    assert isinstance(state.pool, CandidatePool)
+    assert isinstance(state.insights[0], ItemInsight)

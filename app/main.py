@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from app import errors, security, workers
-from app.api import admin, feedback, ops, recommend, sessions
+from app import cors, errors, openapi, security, workers
+from app.api import admin, feedback, openai_compat, ops, recommend, sessions, ui_stream
 from app.health import DependencyChecks
 from app.metrics import Metrics, MetricsMiddleware
 from app.runs import RunRegistry
@@ -36,6 +36,8 @@ Multi-agent recommendations with the reasoning behind them.
   agents' reasoning as Server-Sent Events, resumable with `Last-Event-ID`.
 - `POST /v1/events` records feedback (idempotent by `event_id`); it shapes the next answers.
 - `POST /v1/sessions` and `POST /v1/sessions/{id}/messages` hold a streamed chat.
+- `POST /v1/chat` speaks the Vercel AI SDK's UI message stream (`useChat`);
+  `POST /v1/chat/completions` and `GET /v1/models` speak OpenAI's API.
 
 Authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>` when keys are configured.
 """
@@ -88,6 +90,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         recommend.router,
         feedback.router,
         sessions.router,
+        ui_stream.router,
+        openai_compat.router,
         admin.router,
     ):
         app.include_router(router)
@@ -99,5 +103,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return FileResponse(STATIC_DIR / "index.html")
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    errors.install(app, settings)  # last: the request-id middleware is outermost
+    errors.install(app, settings)  # the request-id middleware outside the others
+    cors.install(app, settings)  # outermost: preflights, and CORS headers on every answer
+    openapi.install(app)
     return app

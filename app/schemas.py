@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     StringConstraints,
     field_validator,
     model_validator,
@@ -84,9 +86,19 @@ def _check_unicode(value: Any) -> None:
             _check_unicode(item)
 
 
+def _defaults_described(schema: dict[str, Any]) -> None:
+    """A request body's defaults go into the property descriptions instead of `default`:
+    openapi-typescript (default options) types a component property with a `default` as
+    always present, which would make clients send every defaulted field."""
+    for prop in schema.get("properties", {}).values():
+        if isinstance(prop, dict) and "default" in prop:
+            note = f"Default: {json.dumps(prop.pop('default'))}."
+            prop["description"] = f"{prop['description']} {note}" if "description" in prop else note
+
+
 class _Body(BaseModel):
     # strict: a JSON body must match the OpenAPI types ("3" is not a count, 0 not a bool)
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_defaults_described)
 
     @model_validator(mode="after")
     def _valid_text(self) -> Self:
@@ -173,7 +185,14 @@ class ItemRequest(_Personalised):
     item_id: str = Field(pattern=ID_PATTERN)
 
 
-class RecommendedItem(BaseModel):
+class _Out(BaseModel):
+    """A response body: every field is always sent, so the OpenAPI document lists them all
+    as required (also those with defaults), and generated clients type them as present."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class RecommendedItem(_Out):
     item_id: str
     rank: int
     score: float
@@ -184,14 +203,14 @@ class RecommendedItem(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-class Usage(BaseModel):
+class Usage(_Out):
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     by_agent: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-class RecommendationResponse(BaseModel):
+class RecommendationResponse(_Out):
     recommendation_id: str = Field(description="Send it with later events (attribution).")
     run_id: str
     items: list[RecommendedItem]
@@ -200,7 +219,7 @@ class RecommendationResponse(BaseModel):
     usage: Usage
 
 
-class RatingResponse(BaseModel):
+class RatingResponse(_Out):
     run_id: str
     user_id: str | None
     item_id: str
@@ -209,7 +228,7 @@ class RatingResponse(BaseModel):
     usage: Usage
 
 
-class ExplanationResponse(BaseModel):
+class ExplanationResponse(_Out):
     run_id: str
     user_id: str | None
     item_id: str
@@ -246,13 +265,13 @@ class EventBatch(_Body):
     )
 
 
-class EventResult(BaseModel):
+class EventResult(_Out):
     event_id: str
     status: Literal["stored", "duplicate", "rejected"]
     message: str | None = None
 
 
-class EventBatchResponse(BaseModel):
+class EventBatchResponse(_Out):
     results: list[EventResult]
     stored: int
     duplicates: int
@@ -265,19 +284,19 @@ class SessionRequest(_Body):
     )
 
 
-class SessionCreated(BaseModel):
+class SessionCreated(_Out):
     session_id: str
     user_id: str | None
 
 
-class TurnOut(BaseModel):
+class TurnOut(_Out):
     role: str
     text: str
     meta: dict[str, Any]
     ts: float
 
 
-class SessionOut(BaseModel):
+class SessionOut(_Out):
     session_id: str
     user_id: str | None
     turns: list[TurnOut]
@@ -295,14 +314,14 @@ class MessageRequest(_Body):
         return value
 
 
-class MemoryOut(BaseModel):
+class MemoryOut(_Out):
     memory_id: str
     kind: str
     text: str
     created_at: float
 
 
-class UserMemoriesOut(BaseModel):
+class UserMemoriesOut(_Out):
     user_id: str
     memories: list[MemoryOut]
     profile: dict[str, dict[str, float]]
@@ -311,12 +330,12 @@ class UserMemoriesOut(BaseModel):
     events: int
 
 
-class ForgetOut(BaseModel):
+class ForgetOut(_Out):
     user_id: str
     deleted: dict[str, int]
 
 
-class ItemOut(BaseModel):
+class ItemOut(_Out):
     item_id: str
     title: str
     attributes: dict[str, list[str]]
@@ -341,7 +360,7 @@ class ItemIn(_Body):
     text: str = Field(default="", max_length=20_000, description="A description to search.")
 
 
-class ItemUpserted(BaseModel):
+class ItemUpserted(_Out):
     item: ItemOut
     created: bool
 
@@ -357,7 +376,7 @@ class IngestRequest(_Body):
     )
 
 
-class IngestOut(BaseModel):
+class IngestOut(_Out):
     name: str
     items: int
     users: int
@@ -365,16 +384,16 @@ class IngestOut(BaseModel):
     active: bool
 
 
-class CancelOut(BaseModel):
+class CancelOut(_Out):
     run_id: str
     status: Literal["cancelling", "finished"]
 
 
-class Liveness(BaseModel):
+class Liveness(_Out):
     status: Literal["ok"]
 
 
-class Readiness(BaseModel):
+class Readiness(_Out):
     """Whether the replica can serve. A store outage does not make it unready: it answers
     without the store (degraded) and names it in `degraded`."""
 
@@ -393,12 +412,12 @@ class Readiness(BaseModel):
     )
 
 
-class DependencyStatus(BaseModel):
+class DependencyStatus(_Out):
     status: Literal["ok", "unavailable"]
     error: str | None = Field(default=None, description="Why it is unavailable.")
 
 
-class DependencyReport(BaseModel):
+class DependencyReport(_Out):
     """Each dependency's state. Always answered with 200: it is a report, not a probe."""
 
     status: Literal["ok", "degraded", "starting", "stopping"] = Field(
@@ -408,14 +427,14 @@ class DependencyReport(BaseModel):
     dependencies: dict[str, DependencyStatus]
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(_Out):
     code: str = Field(examples=["invalid_request"])
     message: str
     details: Any = None
     request_id: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(_Out):
     """The body of every error answer."""
 
     error: ErrorDetail
@@ -436,3 +455,484 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     )
 }
 """Error answers every /v1 operation may give, for the OpenAPI document."""
+
+
+# -- run events (the `data:` of every run stream, documented in OpenAPI) --------------------
+class _RunEventBase(BaseModel):
+    """What every run event carries. A field with a default is one some events leave out
+    (not listed as required; no `default` in the schema: see `_defaults_described`)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_defaults_described)
+
+    run_id: str
+    seq: int = Field(ge=1, description="1, 2, ... within the run; also the SSE `id:`.")
+    ts: float = Field(description="When the event happened (Unix seconds).")
+
+
+class _AgentEventBase(_RunEventBase):
+    agent: str = Field(description="The agent that emitted it (Manager, Searcher, ...).")
+
+
+class RunStartedEvent(_RunEventBase):
+    """Always the first event of a run."""
+
+    type: Literal["run_started"]
+    recommendation_id: str = Field(description="Send it with later feedback events.")
+    task: Literal["recommend", "rank", "rate", "explain", "chat"]
+    user_id: str | None
+    session_id: str | None
+    context: dict[str, str] = Field(description="The request's context, as sent.")
+
+
+class AgentStartedEvent(_AgentEventBase):
+    type: Literal["agent_started"]
+
+
+class AgentFinishedEvent(_AgentEventBase):
+    type: Literal["agent_finished"]
+
+
+class ThoughtEvent(_AgentEventBase):
+    type: Literal["thought"]
+    text: str
+
+
+class ActionEvent(_AgentEventBase):
+    """A tool the agent calls, with its arguments."""
+
+    type: Literal["action"]
+    tool: str
+    args: dict[str, Any]
+
+
+class ObservationEvent(_AgentEventBase):
+    """What the agent saw; may carry more data (recalled memories, grounding repairs)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["observation"]
+    text: str
+
+
+class CandidateOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str
+    score: float
+    sources: list[str]
+
+
+class CandidatesEvent(_AgentEventBase):
+    """The top of the Searcher's candidate pool."""
+
+    type: Literal["candidates"]
+    items: list[CandidateOut] = Field(description="The 20 best candidates at most.")
+    total: int = Field(description="How many candidates the pool holds.")
+
+
+class TokenEvent(_AgentEventBase):
+    """A piece of the user-facing reply (chat), in order: concatenate the `text`s."""
+
+    type: Literal["token"]
+    text: str
+
+
+class ReflectionEvent(_AgentEventBase):
+    type: Literal["reflection"]
+    accept: bool
+    problems: list[str]
+
+
+class RecommendationsEvent(_AgentEventBase):
+    """The grounded items, as the JSON answer shows them."""
+
+    type: Literal["recommendations"]
+    items: list[RecommendedItem]
+
+
+class ErrorEvent(_RunEventBase):
+    """A failure after the 200. `recoverable`: the run goes on without the failed part (an
+    LLM brain fell back, a store is down); otherwise `run_finished` follows with status
+    error, and `code` says why (cancelled, unavailable, invalid_request, internal_error,
+    run_lost)."""
+
+    type: Literal["error"]
+    recoverable: bool
+    message: str
+    code: str | None = None
+    agent: str | None = None
+    attempts: int | None = Field(default=None, description="LLM attempts made (LLM errors).")
+
+
+class RunItemSummary(BaseModel):
+    """An item of a replayed one-shot run's summary (`trace: "summary"`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str
+    rank: int
+    score: float | None
+
+
+class RunOutput(BaseModel):
+    """The run's answer. `recommendations` holds full items, except in the summary a
+    replayed JSON run keeps (item id, rank and score only)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_defaults_described)
+
+    recommendations: list[RecommendedItem | RunItemSummary]
+    degraded: list[str] = Field(description="Parts that fell back (LLM brains, memories).")
+    rating: float | None = Field(default=None, description="The rate task's prediction.")
+    explanation: str | None = Field(default=None, description="The explain task's text.")
+    reply: str | None = Field(default=None, description="The chat task's reply.")
+    fallback_used: bool | None = None
+    usage: Usage | None = None
+
+
+class RunFinishedEvent(_RunEventBase):
+    """Always the last event of a run; the stream ends after it."""
+
+    type: Literal["run_finished"]
+    recommendation_id: str | None = Field(
+        default=None,
+        description="As in `run_started`; absent when the run was lost (its process died).",
+    )
+    status: Literal["success", "error"]
+    output: RunOutput
+    trace: Literal["summary"] | None = Field(
+        default=None, description='"summary" when a one-shot JSON run is replayed.'
+    )
+
+
+class RunEvent(
+    RootModel[
+        Annotated[
+            RunStartedEvent
+            | AgentStartedEvent
+            | ThoughtEvent
+            | ActionEvent
+            | ObservationEvent
+            | CandidatesEvent
+            | TokenEvent
+            | AgentFinishedEvent
+            | ReflectionEvent
+            | RecommendationsEvent
+            | ErrorEvent
+            | RunFinishedEvent,
+            Field(discriminator="type"),
+        ]
+    ]
+):
+    """One event of a run stream: the SSE `data:` (JSON), whose `type` is also the SSE
+    `event:` name. Every run stream (recommendations, chat messages, resumes) carries these,
+    `run_started` first and `run_finished` last."""
+
+
+# -- Vercel AI SDK chat (POST /v1/chat): its UI message stream protocol -----------------------
+MAX_CHAT_MESSAGES = 200
+"""Messages of one `POST /v1/chat` or `POST /v1/chat/completions` request (a longer chat
+sends its last messages: the server answers the last user message)."""
+MAX_MESSAGE_PARTS = 100
+"""Parts of one message."""
+MAX_PART_CHARS = 20_000
+"""Longest text of a message part (the message answered is bounded by max_message_chars)."""
+
+
+MAX_EXTRA_FIELDS = 20
+"""Fields beyond the declared ones that a client's open object (a UI message) may carry."""
+
+
+def _open_object(schema: dict[str, Any]) -> None:
+    _defaults_described(schema)
+    schema["maxProperties"] = len(schema.get("properties", {})) + MAX_EXTRA_FIELDS
+    schema["propertyNames"] = {"maxLength": MAX_NAME_CHARS}
+
+
+class _OpenObject(BaseModel):
+    """An object a client sends with fields of its own, which the server ignores: at most
+    `MAX_EXTRA_FIELDS` of them, names up to `MAX_NAME_CHARS` characters."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_open_object)
+
+    @model_validator(mode="after")
+    def _bounded_extra(self) -> Self:
+        extra = self.model_extra or {}
+        if len(extra) > MAX_EXTRA_FIELDS:
+            raise ValueError(f"at most {MAX_EXTRA_FIELDS} more fields")
+        if any(len(name) > MAX_NAME_CHARS for name in extra):
+            raise ValueError(f"field names are at most {MAX_NAME_CHARS} characters")
+        return self
+
+
+class UIMessagePartIn(_OpenObject):
+    """A part of a UI message as the AI SDK sends it back: `text` parts are read; the others
+    (reasoning, data-*, step-start, files...) are accepted and ignored."""
+
+    type: str = Field(max_length=100)
+    text: str | None = Field(default=None, max_length=MAX_PART_CHARS)
+
+
+class UIMessageIn(_OpenObject):
+    id: str = Field(max_length=200)
+    role: Literal["system", "user", "assistant"]
+    parts: list[UIMessagePartIn] = Field(max_length=MAX_MESSAGE_PARTS)
+
+
+class ChatRequest(_Body):
+    """What the AI SDK's `DefaultChatTransport` posts (`useChat`), plus the agentrec fields
+    an app may add with the transport's `body` option (`user_id`, `context`)."""
+
+    id: str = Field(
+        pattern=ID_PATTERN,
+        description="The chat id; it names a chat session of the caller, created on first use.",
+    )
+    messages: list[UIMessageIn] = Field(
+        min_length=1,
+        max_length=MAX_CHAT_MESSAGES,
+        description="The conversation; the last user message is the one answered.",
+    )
+    trigger: Literal["submit-message", "regenerate-message"] = "submit-message"
+    messageId: str | None = Field(
+        default=None, max_length=200, description="The message to regenerate."
+    )
+    user_id: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description="The user chatting (when the chat is created); none: an anonymous visitor.",
+    )
+    context: ContextMap = Field(default_factory=dict)
+
+
+class UIMessageMetadata(BaseModel):
+    """The assistant message's metadata (`message.metadata`)."""
+
+    model_config = ConfigDict(json_schema_extra=_defaults_described)
+
+    run_id: str
+    recommendation_id: str
+    status: Literal["success", "error"] | None = Field(
+        default=None, description="Sent with `finish`."
+    )
+    degraded: list[str] | None = Field(default=None, description="Sent with `finish`.")
+    usage: Usage | None = Field(default=None, description="Sent with `finish`.")
+
+
+class UIRecommendations(BaseModel):
+    run_id: str
+    recommendation_id: str = Field(description="Send it with feedback events.")
+    items: list[RecommendedItem]
+
+
+class UIStartChunk(BaseModel):
+    type: Literal["start"]
+    messageId: str = Field(description="The assistant message's id: the run id.")
+    messageMetadata: UIMessageMetadata
+
+
+class UITextStartChunk(BaseModel):
+    type: Literal["text-start"]
+    id: str
+
+
+class UITextDeltaChunk(BaseModel):
+    type: Literal["text-delta"]
+    id: str
+    delta: str
+
+
+class UITextEndChunk(BaseModel):
+    type: Literal["text-end"]
+    id: str
+
+
+class UIReasoningStartChunk(BaseModel):
+    type: Literal["reasoning-start"]
+    id: str
+
+
+class UIReasoningDeltaChunk(BaseModel):
+    """One line of the agents' reasoning (thoughts, tool calls, observations)."""
+
+    type: Literal["reasoning-delta"]
+    id: str
+    delta: str
+
+
+class UIReasoningEndChunk(BaseModel):
+    type: Literal["reasoning-end"]
+    id: str
+
+
+class UITraceChunk(BaseModel):
+    """An agent event of the run (`onData` receives it; transient: not kept in the
+    message)."""
+
+    type: Literal["data-trace"]
+    id: str
+    data: RunEvent
+    transient: Literal[True]
+
+
+class UIRecommendationsChunk(BaseModel):
+    """The grounded items (kept in the message as a `data-recommendations` part)."""
+
+    type: Literal["data-recommendations"]
+    id: str
+    data: UIRecommendations
+
+
+class UIErrorChunk(BaseModel):
+    type: Literal["error"]
+    errorText: str = Field(description='"<code>: <message>"')
+
+
+class UIAbortChunk(BaseModel):
+    type: Literal["abort"]
+    reason: str
+
+
+class UIFinishChunk(BaseModel):
+    type: Literal["finish"]
+    finishReason: Literal["stop", "error"]
+    messageMetadata: UIMessageMetadata
+
+
+class UIMessageChunk(
+    RootModel[
+        Annotated[
+            UIStartChunk
+            | UITextStartChunk
+            | UITextDeltaChunk
+            | UITextEndChunk
+            | UIReasoningStartChunk
+            | UIReasoningDeltaChunk
+            | UIReasoningEndChunk
+            | UITraceChunk
+            | UIRecommendationsChunk
+            | UIErrorChunk
+            | UIAbortChunk
+            | UIFinishChunk,
+            Field(discriminator="type"),
+        ]
+    ]
+):
+    """One chunk of the AI SDK's UI message stream (protocol v1): the SSE `data:`. The stream
+    ends with `data: [DONE]`."""
+
+
+# -- OpenAI chat completions (POST /v1/chat/completions) ------------------------------------
+class OpenAIContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_defaults_described)
+
+    type: str = Field(max_length=100)
+    text: str | None = Field(default=None, max_length=MAX_PART_CHARS)
+
+
+class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_defaults_described)
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: (
+        Annotated[str, StringConstraints(max_length=MAX_PART_CHARS)]
+        | Annotated[list[OpenAIContentPart], Field(max_length=MAX_MESSAGE_PARTS)]
+        | None
+    ) = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_defaults_described)
+
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat completions request. `model` names a preset (`GET /v1/models`) or
+    `agentrec` (the served one); the last user message is answered; `user` is the user id.
+    Other OpenAI parameters (temperature, max_tokens, tools...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_defaults_described)
+
+    model: str = Field(max_length=200, examples=["agentrec"])
+    messages: list[OpenAIMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="The end user: recommendations for them."
+    )
+
+
+class AgentrecExtra(_Out):
+    """agentrec's addition to a completion: the grounded items, also listed in the text."""
+
+    run_id: str
+    recommendation_id: str = Field(description="Send it with feedback events.")
+    recommendations: list[RecommendedItem]
+    degraded: list[str]
+
+
+class CompletionUsage(_Out):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class CompletionMessage(_Out):
+    role: Literal["assistant"]
+    content: str
+    refusal: None = None
+
+
+class CompletionChoice(_Out):
+    index: int
+    message: CompletionMessage
+    finish_reason: Literal["stop"]
+    logprobs: None = None
+
+
+class ChatCompletion(_Out):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: CompletionUsage
+    agentrec: AgentrecExtra
+
+
+class ChunkDelta(_Out):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(_Out):
+    index: int
+    delta: ChunkDelta
+    finish_reason: Literal["stop"] | None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(_Out):
+    """One SSE `data:` of a streamed completion; the stream ends with `data: [DONE]`. The
+    last chunk with a choice has `finish_reason` and `agentrec`; with
+    `stream_options.include_usage` one more chunk with no choices carries `usage`. A failure
+    after the 200 is sent as `data: {"error": {"message", "type", "code"}}`."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: CompletionUsage | None = None
+    agentrec: AgentrecExtra | None = None
+
+
+class ModelOut(_Out):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(_Out):
+    object: Literal["list"]
+    data: list[ModelOut]

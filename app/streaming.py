@@ -63,11 +63,10 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-def sse_message(event: Mapping[str, Any]) -> dict[str, str]:
-    """The sse-starlette message of a run event: `event:` its type, `id:` its seq, `data:`
-    the event as JSON."""
-    return {
-        "event": str(event["type"]),
-        "id": str(event["seq"]),
-        "data": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
-    }
+def sse_message(event: Mapping[str, Any]) -> bytes:
+    """The SSE frame of a run event: `event:` its type, `data:` the event as JSON, then
+    `id:` its seq. The id comes last: a client that records the id as soon as it reads
+    that line (fetch-event-source does, before the frame is complete) would otherwise
+    resume after an event it never got whole when the connection drops mid-frame."""
+    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {event['type']}\r\ndata: {data}\r\nid: {event['seq']}\r\n\r\n".encode()

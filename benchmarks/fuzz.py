@@ -685,6 +685,11 @@ class Fuzzer:
             reproducer = case.as_curl_command()
         except Exception as error:  # a case schemathesis cannot print
             reproducer = f"<no curl: {error}> {case!r}"
+        if _invalid_header_value(case.headers):
+            # a control character no HTTP header may hold: uvicorn's parser answers 400
+            # text/plain before the app sees the request
+            stats.unsendable += 1
+            return
         sent = time.perf_counter()
         try:
             exchange = self._send(case)
@@ -795,6 +800,15 @@ class Fuzzer:
         except AssertionError as error:
             return str(error) or type(error).__name__
         return None
+
+
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _invalid_header_value(headers: Any) -> bool:
+    """Whether a header value holds a control character (RFC 9110 allows visible characters,
+    space, tab and obs-text only)."""
+    return any(isinstance(v, str) and _HEADER_CONTROL.search(v) for v in (headers or {}).values())
 
 
 def _failure_title(failure: Any) -> str:

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(
         default=4000, ge=1, description="Longest chat message or query accepted (characters)."
     )
+    cors_origins: str = Field(
+        default="",
+        description="Origins whose pages may call the API from a browser (CORS), "
+        "comma-separated (e.g. 'https://shop.example,http://localhost:3000'), or '*' for any "
+        "origin without credentials. Empty: none.",
+    )
 
 
 def get_settings() -> Settings:

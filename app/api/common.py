@@ -4,11 +4,12 @@ mapping of service errors to the error model."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agents.toolbox import Toolbox
@@ -134,17 +135,18 @@ def presenter(
 
 
 def sse_response(
-    events: AsyncIterator[dict[str, Any]],
+    events: AsyncIterator[Any],
     headers: dict[str, str] | None = None,
     on_close: Callable[[], None] | None = None,
+    encode: Callable[[Any], dict[str, str] | bytes] = sse_message,
 ) -> EventSourceResponse:
-    """An SSE response of run events with heartbeats; `on_close` runs when the stream ends
-    or the client goes away."""
+    """An SSE response with heartbeats: each of `events` (run events, by default) becomes a
+    frame through `encode`; `on_close` runs when the stream ends or the client goes away."""
 
-    async def messages() -> AsyncIterator[dict[str, str]]:
+    async def messages() -> AsyncIterator[dict[str, str] | bytes]:
         try:
             async for event in events:
-                yield sse_message(event)
+                yield encode(event)
         finally:
             if on_close is not None:
                 on_close()
@@ -155,3 +157,15 @@ def sse_response(
         ping_message_factory=lambda: ServerSentEvent(comment="ping"),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
     )
+
+
+def data_frame(payload: Any) -> dict[str, str]:
+    """A frame with only `data:`: the payload as JSON, or a literal string (`[DONE]`)."""
+    if isinstance(payload, str):
+        return {"data": payload}
+    return {"data": json.dumps(payload, ensure_ascii=False, separators=(",", ":"))}
+
+
+def no_content(headers: dict[str, str] | None = None) -> Response:
+    """204: a stream with nothing left to send (EventSource then stops reconnecting)."""
+    return Response(status_code=204, headers=headers)

@@ -3,25 +3,30 @@ stream with Last-Event-ID, cancel)."""
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
+from app.api import idempotency
 from app.api.common import (
     call,
     presenter,
     runs_of,
     service_errors,
     service_of,
-    sse_response,
     usage_of,
 )
+from app.api.streams import (
+    idempotent_stream,
+    parse_last_event_id,
+    resume,
+    run_stream_responses,
+    start_streamed_run,
+)
 from app.errors import ApiError
-from app.runs import follow_stored
 from app.schemas import (
     ERROR_RESPONSES,
     CancelOut,
@@ -35,18 +40,38 @@ from app.schemas import (
 )
 from app.security import Principal, require_client
 from app.service import RunRequest, RunResult, Service
-from memory.short_term import AsyncTraceReader
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=ERROR_RESPONSES)
 Client = Annotated[Principal, Depends(require_client)]
 
-SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "Server-Sent Events: run_started, agent events, recommendations, "
-        "run_finished (see the README for every event type).",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-    }
-}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=idempotency.MAX_KEY_CHARS,
+        description=idempotency.KEY_DESCRIPTION,
+    ),
+]
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        max_length=32,
+        description="The `id:` of the last event received: the stream resumes after it.",
+    ),
+]
+OnDisconnect = Annotated[
+    Literal["cancel", "continue"] | None,
+    Query(
+        description="What happens to the run if the client goes away: cancel (the default) "
+        "or continue (the default with an Idempotency-Key: the client will come back)."
+    ),
+]
+
+
+def disconnect_policy(on_disconnect: str | None, key: str | None) -> str:
+    return on_disconnect or ("continue" if key is not None else "cancel")
 
 
 NAMES_SHOWN = 10
@@ -135,47 +160,37 @@ async def recommend(
     "/recommendations/stream",
     summary="The same recommendations, streamed with the agents' reasoning (SSE).",
     response_class=EventSourceResponse,
-    responses=SSE_RESPONSE,
+    responses=run_stream_responses(),
 )
 async def recommend_stream(
     body: RecommendationRequest,
     request: Request,
-    _: Client,
-    on_disconnect: Annotated[
-        Literal["cancel", "continue"],
-        Query(description="What happens to the run if the client goes away."),
-    ] = "cancel",
-) -> EventSourceResponse:
+    client: Client,
+    on_disconnect: OnDisconnect = None,
+    idempotency_key: IdempotencyKey = None,
+    last_event_id: LastEventId = None,
+) -> Response:
     service = service_of(request)
+    after = parse_last_event_id(last_event_id)
     run_request = _run_request(service, body)
     with service_errors():
         service._check(run_request)  # bad input is a 4xx, before the 200
     present = presenter(service.toolbox(), body.fields, body.fallback)
-    return start_streamed_run(
-        request, service.stream_run(run_request, present=present), run_request, on_disconnect
-    )
 
+    async def start(run_id: str) -> Response:
+        run_request.run_id = run_id
+        events = service.stream_run(run_request, present=present)
+        policy = disconnect_policy(on_disconnect, idempotency_key)
+        return start_streamed_run(request, events, run_id, policy)
 
-def start_streamed_run(
-    request: Request,
-    events: AsyncGenerator[dict[str, Any], None],
-    run_request: RunRequest,
-    on_disconnect: str,
-) -> EventSourceResponse:
-    """Run `events` as a live run and stream it; the client's departure cancels the run
-    unless it asked `on_disconnect=continue`."""
-    registry = runs_of(request)
-    run_id = str(run_request.run_id)
-    live = registry.start(run_id, events)
-
-    def closed() -> None:
-        if on_disconnect == "cancel" and not live.done:
-            registry.cancel(run_id)
-
-    return sse_response(
-        live.follow(),
-        headers={"Content-Location": f"/v1/runs/{run_id}/stream"},
-        on_close=closed,
+    return await idempotent_stream(
+        request,
+        caller=client.key_id,
+        key=idempotency_key,
+        body=idempotency.fingerprint("recommendations", body.model_dump(mode="json")),
+        run_id=str(run_request.run_id),
+        after=after,
+        start=start,
     )
 
 
@@ -183,38 +198,34 @@ def start_streamed_run(
     "/runs/{run_id}/stream",
     summary="Resume a run's stream after the event id given in Last-Event-ID.",
     response_class=EventSourceResponse,
-    responses=SSE_RESPONSE,
+    responses={
+        **run_stream_responses(resumable=False),
+        204: {
+            "description": "The run is over and nothing follows Last-Event-ID (an EventSource "
+            "stops reconnecting)."
+        },
+    },
 )
 async def resume_stream(
     run_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")],
     request: Request,
     _: Client,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> EventSourceResponse:
-    after = 0
-    if last_event_id is not None:
-        if not re.fullmatch(r"[0-9]{1,18}", last_event_id.strip()):
-            raise ApiError(422, "invalid_request", "Last-Event-ID must be an event id (a seq)")
-        after = int(last_event_id.strip())
-    live = runs_of(request).get(run_id)
-    if live is not None:
-        return sse_response(live.follow(after))
-    service = service_of(request)
-    reader = AsyncTraceReader(service.redis.async_client(), prefix=service.short_term.prefix)
-    with service_errors():
-        stored = await reader.replay(run_id, 0)
-    if not stored:
+    last_event_id: LastEventId = None,
+    last_event_id_query: Annotated[
+        str | None,
+        Query(
+            alias="last_event_id",
+            max_length=32,
+            description="The same as the Last-Event-ID header, for an EventSource's first "
+            "connection (it cannot set headers); the header wins.",
+        ),
+    ] = None,
+) -> Response:
+    after = parse_last_event_id(last_event_id if last_event_id is not None else last_event_id_query)
+    answer = await resume(request, run_id, after)
+    if answer is None:
         raise ApiError(404, "run_not_found", f"no run {run_id!r} (unknown or expired)")
-    settings = service.settings
-    return sse_response(
-        follow_stored(
-            reader,
-            run_id,
-            after,
-            ttl_s=settings.finished_trace_ttl_s,
-            max_events=settings.trace_max_events,
-        )
-    )
+    return answer
 
 
 @router.post(

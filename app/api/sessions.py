@@ -4,13 +4,20 @@ history. Sessions live in Redis, so they survive a restart of the API process.""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request, Response
 from sse_starlette import EventSourceResponse
 
+from app.api import idempotency
 from app.api.common import call, presenter, service_errors, service_of
-from app.api.recommend import SSE_RESPONSE, start_streamed_run
+from app.api.recommend import IdempotencyKey, LastEventId, OnDisconnect, disconnect_policy
+from app.api.streams import (
+    idempotent_stream,
+    parse_last_event_id,
+    run_stream_responses,
+    start_streamed_run,
+)
 from app.schemas import (
     ERROR_RESPONSES,
     MessageRequest,
@@ -20,7 +27,7 @@ from app.schemas import (
     TurnOut,
 )
 from app.security import Principal, require_client
-from app.service import ANONYMOUS_PREFIX, RunRequest
+from app.service import ANONYMOUS_PREFIX
 
 router = APIRouter(prefix="/v1", tags=["chat"], responses=ERROR_RESPONSES)
 Client = Annotated[Principal, Depends(require_client)]
@@ -55,23 +62,38 @@ async def get_session(session_id: str, request: Request, _: Client) -> SessionOu
     "/sessions/{session_id}/messages",
     summary="Send a message; the reply streams back (tokens, trace, recommendations).",
     response_class=EventSourceResponse,
-    responses=SSE_RESPONSE,
+    responses=run_stream_responses(),
 )
 async def post_message(
     session_id: str,
     body: MessageRequest,
     request: Request,
-    _: Client,
-    on_disconnect: Annotated[Literal["cancel", "continue"], Query()] = "cancel",
-) -> EventSourceResponse:
+    client: Client,
+    on_disconnect: OnDisconnect = None,
+    idempotency_key: IdempotencyKey = None,
+    last_event_id: LastEventId = None,
+) -> Response:
     service = service_of(request)
-    run_id = uuid.uuid4().hex
-    with service_errors():  # a missing session or Redis outage is a 4xx/503 before the 200
-        events = await service.open_chat(
-            session_id,
-            body.message,
-            context=body.context,
-            present=presenter(service.toolbox()),
-            run_id=run_id,
-        )
-    return start_streamed_run(request, events, RunRequest(run_id=run_id), on_disconnect)
+    after = parse_last_event_id(last_event_id)
+
+    async def start(run_id: str) -> Response:
+        with service_errors():  # a missing session or Redis outage is a 4xx/503 before the 200
+            events = await service.open_chat(
+                session_id,
+                body.message,
+                context=body.context,
+                present=presenter(service.toolbox()),
+                run_id=run_id,
+            )
+        policy = disconnect_policy(on_disconnect, idempotency_key)
+        return start_streamed_run(request, events, run_id, policy)
+
+    return await idempotent_stream(
+        request,
+        caller=client.key_id,
+        key=idempotency_key,
+        body=idempotency.fingerprint("messages", session_id, body.model_dump(mode="json")),
+        run_id=uuid.uuid4().hex,
+        after=after,
+        start=start,
+    )

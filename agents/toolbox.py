@@ -38,6 +38,8 @@ class Toolbox:
     model: Recommender
     content: ItemContentIndex
     catalog: CatalogIndex
+    artifact: str | None = None
+    """The model artifact version this toolbox was loaded from (None: fitted in process)."""
     dialogues: DialogueStats | None = None
     """What logged conversations say (mentions, co-mentions), when the deployment has them:
     plain numpy arrays (`DialogueStats.to_arrays`)."""
@@ -139,6 +141,16 @@ def register_toolbox(name: str, toolbox: Toolbox) -> None:
     """Make `toolbox` available to graph runs whose context names catalog `name`."""
     with _lock:
         _toolboxes[name] = toolbox
+
+
+def replace_toolbox(name: str, old: Toolbox, new: Toolbox) -> bool:
+    """Register `new` under `name` only if `old` is still the one registered there (a swap
+    that never undoes a newer registration); True if it was replaced."""
+    with _lock:
+        if _toolboxes.get(name) is not old:
+            return False
+        _toolboxes[name] = new
+        return True
 
 
 def unregister_toolbox(name: str) -> None:

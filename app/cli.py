@@ -10,7 +10,7 @@ from core.errors import AgentrecError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app import chat, demo, ingest, serve
+    from app import chat, demo, ingest, serve, train
     from evaluation import cli as eval_cli
     from recdata import cli as data_cli
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.register(sub)
     serve.register(sub)
     ingest.register(sub)
+    train.register(sub)
     eval_cli.register(sub)
     data_cli.register(sub)
     return parser

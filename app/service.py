@@ -48,6 +48,7 @@ from agents.memory import SHORT_TERM, register_memory, unregister_memory
 from agents.schemas import TaskName, checkpoint_types
 from agents.state import InputState
 from agents.toolbox import Toolbox, get_toolbox, register_toolbox
+from agents.toolbox_store import ArtifactWatcher, load_or_build_toolbox
 from agents.trace import TRACE_SINK
 from app.logs import run_id_var
 from app.runs import LOST_AFTER_S
@@ -61,7 +62,7 @@ from memory.connection import MemoryUnavailable, RedisProvider
 from memory.long_term import ChromaUnavailable, LongTermMemory, Memory, MemoryKind, MetaValue
 from memory.short_term import FeedbackRecord, ShortTermMemory, Turn
 from recdata.dataset import Dataset, Item
-from recdata.store import check_name, has_catalog, load_catalog, save_catalog, with_item
+from recdata.store import check_name, save_catalog, with_item
 from tools.candidates import catalog_index
 from tools.embeddings import ItemContentIndex
 
@@ -333,6 +334,7 @@ class Service:
         self._lock = threading.Lock()
         self._catalog_lock = threading.Lock()
         self._memory_writer: _MemoryWriter | None = None
+        self._watcher: ArtifactWatcher | None = None
         self.run_observer: Callable[[str, str], None] | None = None
         """Called with (task, status) when a run ends (the API counts runs with it)."""
 
@@ -346,11 +348,11 @@ class Service:
             self._short_term, lambda: LongTermMemory.from_settings(self.settings), get_toolbox
         )
         register_memory(self.memory_name, self._memory)
-        if has_catalog(self.settings.data_dir, self.catalog):
-            # an ingested (or edited) catalog in the data directory wins over a bundled one
-            dataset = load_catalog(self.settings.data_dir, self.catalog)
-            register_toolbox(self.catalog, Toolbox.build(dataset))
-        self.toolbox()  # fit the default model now, not on the first request
+        # the newest trained artifact (memory-mapped) or, without one, the models fitted
+        # now rather than on the first request; an ingested catalog wins over a bundled one
+        register_toolbox(self.catalog, load_or_build_toolbox(self.settings, self.catalog))
+        if self.settings.model_reload_s > 0 and self.settings.model_artifacts != "off":
+            self._watcher = ArtifactWatcher.from_settings(self.settings, self.catalog).start()
         try:
             self._memory.ensure_catalog(self.catalog)
         except Unavailable as error:
@@ -370,6 +372,9 @@ class Service:
             return self._memory_writer
 
     def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         if self._memory_writer is not None:
             self._memory_writer.close()
         unregister_memory(self.memory_name)
@@ -852,6 +857,8 @@ class Service:
                     model=old.model,
                     content=ItemContentIndex.build(dataset),
                     catalog=catalog_index(dataset),
+                    artifact=old.artifact,
+                    dialogues=old.dialogues,
                 )
             save_catalog(dataset, self.settings.data_dir, self.catalog)
             register_toolbox(self.catalog, box)

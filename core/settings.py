@@ -32,6 +32,24 @@ class Settings(BaseSettings):
         default="offline",
         description="Agent preset: a name in configs/ (offline, openai, local) or a TOML path.",
     )
+    model_dir: Path | None = Field(
+        default=None,
+        description="Model store: `agentrec train` writes versioned artifacts to "
+        "<model_dir>/<catalog>/<version>/ and serving loads the newest one memory-mapped "
+        "(default: <data_dir>/models).",
+    )
+    model_artifacts: Literal["prefer", "require", "off"] = Field(
+        default="prefer",
+        description="How serving gets its models: 'prefer' loads the newest artifact trained "
+        "on the served catalog and fits in process (with a log line) when there is none, "
+        "'require' refuses to start without one, 'off' always fits in process.",
+    )
+    model_reload_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="How often a serving worker looks for a newer model artifact of its "
+        "catalog and swaps it in (seconds; 0: never).",
+    )
 
     redis_url: str | None = Field(
         default=None,

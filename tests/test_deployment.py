@@ -53,9 +53,7 @@ def test_the_scaled_profile_puts_nginx_in_front_of_the_replicas() -> None:
     assert replica["environment"] == api["environment"]  # the same stateless service
     assert "ports" not in replica  # scalable: --scale api-2=N
     assert lb["volumes"] == ["./deploy/nginx.conf:/etc/nginx/nginx.conf:ro"]
-    assert {lb["depends_on"][name]["condition"] for name in ("api", "api-2")} == {
-        "service_healthy"
-    }
+    assert {lb["depends_on"][name]["condition"] for name in ("api", "api-2")} == {"service_healthy"}
     conf = (REPO / "deploy" / "nginx.conf").read_text()
     assert re.findall(r"server (\S+):8000", conf) == ["api", "api-2"]
     assert "proxy_next_upstream error timeout http_502 http_503 non_idempotent" in conf

@@ -237,7 +237,7 @@ def _train_steps(train: TrainSet, ties: bool) -> np.ndarray:
     if ties:
         change[1:] = (ts[1:] != ts[:-1]) | (users[1:] != users[:-1])
     cum = np.cumsum(change)
-    return cum - cum[train.indptr[:-1]][users]
+    return cum - cum[train.indptr[users]]  # only users with rows: their start is a row
 
 
 def sequence_states(train: TrainSet, half: float, window: int, ties: bool) -> sp.csr_matrix:

@@ -131,8 +131,15 @@ class ItemContentIndex:
     are cosine similarities whatever the embedder returns.
     """
 
-    def __init__(self, vectors: np.ndarray, embeddings: Embeddings) -> None:
-        self.vectors = _normalise_rows(np.asarray(vectors, dtype=np.float32))
+    def __init__(
+        self, vectors: np.ndarray, embeddings: Embeddings, *, normalised: bool = False
+    ) -> None:
+        """`normalised=True` keeps `vectors` as given (rows already of unit length, e.g. a
+        memory-mapped array saved from another index) instead of normalising a copy."""
+        if normalised:
+            self.vectors = vectors
+        else:
+            self.vectors = _normalise_rows(np.asarray(vectors, dtype=np.float32))
         self.embeddings = embeddings
 
     @property

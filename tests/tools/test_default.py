@@ -191,6 +191,16 @@ def test_sequential_component_is_tuned_on_small_catalogues() -> None:
     assert not any(key.startswith("solo sequential") for key in sparse.validation_)
 
 
+def test_users_without_interactions_do_not_break_the_fit() -> None:
+    """A catalog may list users who never interacted (here the last ones): the sequential
+    states index each row's user start, which must not run past the rows."""
+    inter = _interactions(_pair_sequences(150, seed=11))
+    with_idle = TrainSet.from_interactions(inter, int(inter.user.max()) + 4, N_ITEMS)
+    model = DefaultRecommender().fit(with_idle)
+    assert any(key.startswith("solo sequential") for key in model.validation_)
+    assert model.recommend(History.of([0]), k=1, exclude=np.array([0]))[0][0] == 1
+
+
 def test_sampled_negatives_are_unseen_and_seeded() -> None:
     train = _trainset(_interactions(_cluster_sequences(50, seed=12)))
     users = np.arange(50)

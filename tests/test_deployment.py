@@ -58,3 +58,19 @@ def test_the_scaled_profile_puts_nginx_in_front_of_the_replicas() -> None:
     assert re.findall(r"server (\S+):8000", conf) == ["api", "api-2"]
     assert "proxy_next_upstream error timeout http_502 http_503 non_idempotent" in conf
     assert "proxy_buffering off" in conf  # Server-Sent Events pass unbuffered
+
+
+def test_compose_trains_once_into_a_model_store_every_replica_reads() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    train = services["train"]
+    assert train["profiles"] == ["train"]  # a job, not started by `up`
+    assert train["command"][:2] == ["agentrec", "train"]
+    assert "models" in compose["volumes"]
+    store = train["environment"]["AGENTREC_MODEL_DIR"]
+    assert f"models:{store}" in train["volumes"]
+    # it reads the feedback the replicas record, from their Redis
+    assert train["environment"]["REDIS_URL"] == services["api"]["environment"]["REDIS_URL"]
+    for name in ("api", "api-2"):
+        assert services[name]["environment"]["AGENTREC_MODEL_DIR"] == store
+        assert f"models:{store}:ro" in services[name]["volumes"]

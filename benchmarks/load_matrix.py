@@ -63,9 +63,14 @@ def prepare_catalog(catalog: str, data_dir: Path) -> tuple[dict[str, str], list[
 
 
 def measure(
-    catalog: str, workers: int, clients: list[int], args: argparse.Namespace, data_dir: Path
+    catalog: str,
+    workers: int,
+    clients: list[int],
+    args: argparse.Namespace,
+    data_dir: Path,
+    prepared: tuple[dict[str, str], list[str]],
 ) -> dict[str, Any]:
-    settings, users = prepare_catalog(catalog, data_dir)
+    settings, users = prepared
     with tempfile.TemporaryDirectory(prefix="agentrec-matrix-") as tmp:
         work = Path(tmp)
         (work / "data").symlink_to(data_dir, target_is_directory=True)
@@ -121,10 +126,13 @@ def main() -> None:
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="agentrec-matrix-data-") as data:
         data_dir = Path(data)
+        prepared = {c: prepare_catalog(c, data_dir) for c in catalogs}  # ingest + train once
         for r in range(args.rounds):
             order = setups if r % 2 == 0 else list(reversed(setups))
             print(f"round {r + 1}: {', '.join(f'{c}/{w}w' for c, w in order)}")
-            rounds.append({f"{c}/{w}": measure(c, w, clients, args, data_dir) for c, w in order})
+            rounds.append(
+                {f"{c}/{w}": measure(c, w, clients, args, data_dir, prepared[c]) for c, w in order}
+            )
     table: dict[str, Any] = {}
     for catalog, w in setups:
         key = f"{catalog}/{w}"

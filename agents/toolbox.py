@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.errors import ConfigError
-from recdata.dataset import Dataset
+from recdata.dataset import Dataset, Interactions
 from tools.base import History, Recommender, TrainSet
 from tools.candidates import CatalogIndex, catalog_index
 from tools.dialogue_stats import DialogueStats
@@ -54,12 +54,19 @@ class Toolbox:
     ) -> Toolbox:
         """Fit the default model on `train` (all of `dataset` when not given) unless a fitted
         `model` is passed, and index the catalog; `dialogues`: statistics of logged
-        conversations, if any."""
+        conversations, if any.
+
+        Everything the toolbox knows comes from `train`: when `train` holds other
+        interactions than `dataset` (a training split), the toolbox's dataset is the whole
+        catalog with `train`'s interactions only, so no statistic (popularity, tie-breaks,
+        title and intent priors) counts an interaction the model was not fitted on."""
         from tools import registry
 
-        train = train or TrainSet.from_interactions(
-            dataset.interactions, dataset.n_users, dataset.n_items
-        )
+        own = TrainSet.from_interactions(dataset.interactions, dataset.n_users, dataset.n_items)
+        if train is None:
+            train = own
+        elif not _same_interactions(train, own):
+            dataset = dataset.with_interactions(_interactions_of(train, dataset.interactions))
         if model is None:
             model = registry.create("default").fit(train)
         return cls(
@@ -121,6 +128,28 @@ class Toolbox:
         sums = np.bincount(self.train.items, weights=self.train.ratings, minlength=n)
         means = np.divide(sums, counts, out=np.full(n, np.nan), where=counts > 0)
         return means, counts
+
+
+def _same_interactions(a: TrainSet, b: TrainSet) -> bool:
+    return (
+        (a.n_users, a.n_items, a.n_interactions) == (b.n_users, b.n_items, b.n_interactions)
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.items, b.items)
+        and np.array_equal(a.ratings, b.ratings)
+        and np.array_equal(a.timestamps, b.timestamps)
+    )
+
+
+def _interactions_of(train: TrainSet, like: Interactions) -> Interactions:
+    """`train`'s rows as interactions (user by user, oldest first), flagged as `like`."""
+    return Interactions(
+        user=train.user_of_row.astype(np.int32),
+        item=train.items.astype(np.int32),
+        rating=train.ratings.astype(np.float32),
+        timestamp=train.timestamps.astype(np.int64),
+        has_ratings=like.has_ratings,
+        has_timestamps=like.has_timestamps,
+    )
 
 
 _lock = threading.Lock()

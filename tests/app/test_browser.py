@@ -1,8 +1,11 @@
 """End to end in a real browser: the page at `/` on the real service (`agentrec serve`, its
 embedded Redis and Chroma in a temp dir), driven by Debian's Chromium through playwright.
+axe-core (pinned in tests/js/package.json, installed by `npm ci` as for
+tests/app/test_js_clients.py) checks the page against WCAG 2 A/AA and best practice.
 
 Skips when /usr/bin/chromium (scripts/ensure_apt.sh installs it) or playwright is
-missing. Never downloads a browser. Leaves a screenshot at tests/artifacts/browser.png.
+missing, and the accessibility test when node or npm is. Never downloads a browser. Leaves a
+screenshot at tests/artifacts/browser.png.
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import pytest
 
+from tests.app.test_js_clients import NODE, NPM
+from tests.app.test_js_clients import node_modules as node_modules  # the fixture: npm ci
 from tests.servers import free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, ViewportSize
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INDEX_HTML = REPO_ROOT / "app" / "static" / "index.html"
@@ -311,3 +316,79 @@ def test_the_pages_sse_parser_follows_the_framing_rules(browser: Browser) -> Non
             assert result["lastId"] == "3"
     finally:
         page.close()
+
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+AXE_RUN_SCRIPT = """async (tags) => {
+    const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+    return result.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        nodes: v.nodes.map((n) => ({target: n.target.join(' '), summary: n.failureSummary})),
+    }));
+}"""
+SCROLLING_VIEWPORT: ViewportSize = {"width": 1280, "height": 720}
+"""Small enough that the agent trace of one run overflows its panel and scrolls."""
+
+
+@pytest.fixture(scope="module")
+def axe_script(request: pytest.FixtureRequest) -> Path:
+    """axe.min.js of the pinned axe-core, installed by test_js_clients' `node_modules`."""
+    return Path(request.getfixturevalue("node_modules")) / "axe-core" / "axe.min.js"
+
+
+def _axe_violations(page: Page, axe_script: Path) -> list[dict[str, Any]]:
+    """axe-core's violations of the page as it is now (axe injected once per page)."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(axe_script))
+    violations: list[dict[str, Any]] = page.evaluate(AXE_RUN_SCRIPT, AXE_TAGS)
+    return violations
+
+
+def _describe(violations: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{v['id']} ({v['impact']}): {n['target']}\n    {n['summary']}"
+        for v in violations
+        for n in v["nodes"]
+    )
+
+
+@pytest.mark.skipif(
+    NODE is None or NPM is None, reason="node and npm install the pinned axe-core (tests/js)"
+)
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_the_page_has_no_accessibility_violations_after_a_recommendation_and_a_chat_turn(
+    base_url: str, page: Page, axe_script: Path, color_scheme: Literal["light", "dark"]
+) -> None:
+    """axe-core (WCAG 2.0-2.2 A/AA and best practice): 0 violations on the page as a user
+    leaves it after a recommendation (trace scrolled, feedback given) and after a chat turn."""
+    page.set_viewport_size(SCROLLING_VIEWPORT)
+    page.emulate_media(color_scheme=color_scheme)
+    page.goto(f"{base_url}/")
+
+    page.get_by_test_id("recommend").click()
+    _wait_for_run(page)
+    assert page.locator("[data-testid=trace-event][data-type=reflection]").count() >= 1
+    assert page.get_by_test_id("trace").evaluate("t => t.scrollHeight > t.clientHeight")
+    violations = _axe_violations(page, axe_script)
+    assert violations == [], f"after a recommendation:\n{_describe(violations)}"
+
+    # the feedback buttons show words and an icon, no emoji; their names say which item
+    first, second = _cards(page)[:2]
+    like = page.get_by_role("button", name=f"Like {first['title']}", exact=True)
+    dislike = page.get_by_role("button", name=f"Dislike {second['title']}", exact=True)
+    assert like.inner_text().strip() == "Like" and dislike.inner_text().strip() == "Dislike"
+    assert like.locator("svg[aria-hidden=true]").count() == 1
+    like.click()
+    dislike.click()
+    page.wait_for_selector("[data-testid=card][data-feedback=like]")
+    page.wait_for_selector("[data-testid=card][data-feedback=dislike]")
+    violations = _axe_violations(page, axe_script)
+    assert violations == [], f"after feedback:\n{_describe(violations)}"
+
+    page.get_by_test_id("message").fill("a scary film")
+    page.get_by_test_id("send").click()
+    _wait_for_run(page)
+    assert page.get_by_test_id("reply").last.inner_text().strip()
+    violations = _axe_violations(page, axe_script)
+    assert violations == [], f"after a chat turn:\n{_describe(violations)}"

@@ -6,11 +6,12 @@ return a value for that one list; the harness averages over test cases.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from tools.base import ndcg_gains
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,10 @@ class NDCG:
     def __call__(self, ranked: Sequence[object], relevant: Collection[object]) -> float:
         if not relevant:
             return 0.0
-        dcg = sum(1.0 / math.log2(r + 2) for r, x in enumerate(ranked[: self.n]) if x in relevant)
-        ideal = sum(1.0 / math.log2(r + 2) for r in range(min(self.n, len(relevant))))
-        return dcg / ideal
+        found = [r for r, x in enumerate(ranked[: self.n]) if x in relevant]
+        dcg = ndcg_gains(np.asarray(found), self.n).sum()
+        ideal = ndcg_gains(np.arange(min(self.n, len(relevant))), self.n).sum()
+        return float(dcg / ideal)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def hit_at(rank: int, n: int) -> float:
 
 def ndcg_at(rank: int, n: int) -> float:
     """NDCG@n for a single target at 0-based `rank`: 1 / log2(rank + 2) if rank < n."""
-    return 1.0 / math.log2(rank + 2) if rank < n else 0.0
+    return float(ndcg_gains(np.asarray(rank), n))
 
 
 def rmse(predicted: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> float:
@@ -151,10 +153,7 @@ def hit_rate(ranks: np.ndarray, n: int) -> float:
 
 def mean_ndcg(ranks: np.ndarray, n: int) -> float:
     """Mean NDCG@n over single-target cases: 1 / log2(rank + 2) where rank < n, else 0."""
-    if not len(ranks):
-        return float("nan")
-    r = np.asarray(ranks, dtype=np.float64)
-    return float(np.mean(np.where(r < n, 1.0 / np.log2(r + 2.0), 0.0)))
+    return float(np.mean(ndcg_gains(ranks, n))) if len(ranks) else float("nan")
 
 
 def mean_reciprocal_rank(ranks: np.ndarray) -> float:

@@ -159,3 +159,11 @@ class Recommender(ABC):
         scores = self.score([history])[0]
         idx = top_k(scores, k, exclude)
         return [(int(i), float(scores[i])) for i in idx]
+
+
+def ndcg_gains(ranks: np.ndarray, n: int) -> np.ndarray:
+    """NDCG@n of single-target cases whose target sits at 0-based `ranks`: 1 / log2(rank + 2)
+    where rank < n, else 0 (one relevant item: the ideal DCG is 1). The project's one NDCG:
+    the evaluation's metrics and the default model's tuning both compute it here."""
+    r = np.asarray(ranks, dtype=np.float64)
+    return np.where(r < n, 1.0 / np.log2(r + 2.0), 0.0)

@@ -61,7 +61,7 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
-from tools.base import History, Recommender, TrainSet
+from tools.base import History, Recommender, TrainSet, ndcg_gains
 
 FAMILIES = ("cf", "cf_recent", "transition", "sequential", "trending", "popularity")
 # families that score through an item x item matrix, and the kind explain() reports for them
@@ -108,16 +108,9 @@ def _middle_first(values: Sequence[float]) -> list[float]:
 # Item-item models
 
 
-def ease_matrix(binary: sp.csr_matrix, lam: float) -> np.ndarray:
-    """Dense EASE weights B (n x n, zero diagonal): B = I - P / diag(P), P = (X'X + lam I)^-1.
-
-    O(n^2) memory and O(n^3) time.
-    """
-    return ease_from_gram((binary.T @ binary).toarray().astype(np.float64), lam)
-
-
 def ease_from_gram(gram: np.ndarray, lam: float) -> np.ndarray:
-    """EASE weights from the item Gram matrix X'X (float64, not modified)."""
+    """Dense EASE weights B (n x n, zero diagonal) from the item Gram matrix X'X (float64, not
+    modified): B = I - P / diag(P), P = (X'X + lam I)^-1. O(n^2) memory, O(n^3) time."""
     regularised = gram.copy()
     regularised[np.diag_indices_from(regularised)] += lam
     p = np.linalg.inv(regularised)
@@ -978,7 +971,7 @@ def solo_ndcg(
         # only tied items with a lower index rank ahead
         tied_before = np.cumsum(tied, axis=1)[rows, tg] - 1
         rank = ahead + tied_before
-        gains.append(np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0))
+        gains.append(ndcg_gains(rank, 10))
     return float(np.concatenate(gains).mean()) if gains else 0.0
 
 
@@ -1100,8 +1093,7 @@ class ValidationTable:
                 (neg == target[:, None]) & (self.negative_cols < self.target_col[:, None])
             )
             rank = ahead.sum(axis=1)
-            gains = np.where(rank < 5, 1.0 / np.log2(rank + 2.0), 0.0)
-            value += self.sampled_weight * float(gains.mean())
+            value += self.sampled_weight * float(ndcg_gains(rank, 5).mean())
         return value
 
     def _full_ndcg(self, total: np.ndarray, target: np.ndarray) -> float:
@@ -1111,9 +1103,7 @@ class ValidationTable:
         ahead = (total > target[:, None]) | (
             (total == target[:, None]) & (cols < self.target_col[:, None])
         )
-        rank = ahead.sum(axis=1)
-        gains = np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0)
-        return float(gains.mean())
+        return float(ndcg_gains(ahead.sum(axis=1), 10).mean())
 
 
 def coordinate_ascent(

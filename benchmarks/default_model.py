@@ -93,7 +93,9 @@ def run_split(cases: RankingCases, protocol: Protocol) -> dict[str, Any]:
         "cases": len(cases),
         "rows": rows,
         "chosen": default.chosen_,
-        "inner_validation_ndcg10": default.validation_.get("blend"),
+        "inner_validation_objective": default.validation_.get("blend"),
+        "inner_validation_objective_is": f"NDCG@10 + {default.sampled_weight} x NDCG@5 "
+        f"against {default.sampled_negatives} sampled never-seen items",
     }
 
 

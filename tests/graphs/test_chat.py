@@ -13,24 +13,18 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agents.context import Context
 from agents.schemas import Conversation, Intent
 from agents.state import checkpoint_serde
-from agents.toolbox import Toolbox, get_toolbox
+from agents.toolbox import Toolbox
 from graphs.recommend import build_graph, graph
 
 REPO = Path(__file__).resolve().parents[2]
 untyped_graph: Any = graph
 """The exported graph, called with dict inputs as LangGraph Studio sends them."""
-
-
-@pytest.fixture(scope="module")
-def box() -> Toolbox:
-    return get_toolbox("demo")
 
 
 class Session:

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from agents.context import Context
-from agents.llm_brains import clear_model_cache
 from agents.reply import display_title
 from agents.toolbox import Toolbox, get_toolbox
 from graphs.recommend import graph
@@ -30,19 +26,6 @@ INTENT = {
     "needs_clarification": False,
     "clarifying_question": None,
 }
-
-
-@pytest.fixture()
-def server() -> Iterator[FakeOpenAIServer]:
-    clear_model_cache()
-    with FakeOpenAIServer() as fake:
-        yield fake
-    clear_model_cache()
-
-
-@pytest.fixture(scope="module")
-def box() -> Toolbox:
-    return get_toolbox("demo")
 
 
 def test_the_llm_intent_reads_the_whole_conversation(

@@ -5,33 +5,16 @@ Every case must end in a grounded answer, and the trace must show what happened.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from agents.context import Context
-from agents.llm_brains import clear_model_cache
 from agents.state import InputState
-from agents.toolbox import Toolbox, get_toolbox
+from agents.toolbox import Toolbox
 from graphs.recommend import graph
 from recdata.demo import DEMO_USER_ID
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, answer_by_schema
 
 LLM_AGENTS = ("UserAnalyst", "Searcher", "ItemAnalyst", "Ranker", "Reflector")
-
-
-@pytest.fixture()
-def server() -> Iterator[FakeOpenAIServer]:
-    clear_model_cache()
-    with FakeOpenAIServer() as fake:
-        yield fake
-    clear_model_cache()
-
-
-@pytest.fixture(scope="module")
-def box() -> Toolbox:
-    return get_toolbox("demo")
 
 
 def _context(server: FakeOpenAIServer, **overrides: Any) -> Context:

@@ -8,15 +8,10 @@ import pytest
 
 from agents.context import Context
 from agents.state import InputState, checkpoint_serde
-from agents.toolbox import Toolbox, get_toolbox
+from agents.toolbox import Toolbox
 from graphs.nodes import RunInputError
 from graphs.recommend import graph
 from recdata.demo import DEMO_USER_ID
-
-
-@pytest.fixture(scope="module")
-def box() -> Toolbox:
-    return get_toolbox("demo")
 
 
 def _run(**payload: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -25,9 +25,9 @@ from agents.llm_brains import clear_model_cache
 from agents.schemas import TaskName
 from agents.state import InputState
 from agents.toolbox import get_toolbox
+from benchmarks.fake_openai import FakeOpenAIServer, RecordedRequest, Reply
 from benchmarks.report import write_json
 from graphs.recommend import graph
-from tests.fakes.openai_server import FakeOpenAIServer, RecordedRequest, Reply
 
 OUT = Path(__file__).resolve().parent / "results" / "llm_cost.json"
 

@@ -7,7 +7,10 @@ same builder with its Redis checkpointer.
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from agents.context import Context
 from agents.state import InputState, OutputState, State
@@ -36,4 +39,19 @@ def build_graph() -> StateGraph[State, Context, InputState, OutputState]:
     return builder
 
 
+class _AllowlistKeepingGraph(CompiledStateGraph[State, Context, InputState, OutputState]):
+    """A compiled graph whose copies keep its msgpack allowlist.
+
+    `compile()` derives the allowlist of types a checkpointer may load from the state
+    schemas, but `Pregel.copy()` (langgraph 1.2) rebuilds the graph through `__init__`, which
+    resets it; `langgraph dev` serves such a copy (with its own checkpointer), so under
+    `LANGGRAPH_STRICT_MSGPACK=true` it blocked the agents' schemas when a thread loaded."""
+
+    def copy(self, update: dict[str, Any] | None = None) -> _AllowlistKeepingGraph:
+        copied = super().copy(update)
+        copied._serde_allowlist = self._serde_allowlist
+        return copied
+
+
 graph = build_graph().compile(name="agentrec")
+graph.__class__ = _AllowlistKeepingGraph

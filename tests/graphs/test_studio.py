@@ -339,40 +339,11 @@ def test_messages_tuple_streams_the_chat_reply(client: Any) -> None:
         assert [m["type"] for m in values["messages"]] == ["human", "ai"] * (turn + 1)
 
 
-def test_strict_msgpack_blocks_only_the_agents_schemas_and_runs_still_answer(
-    client: Any, studio: Studio
-) -> None:
-    """What strict mode does in `langgraph dev` today (see the xfail below): loading a
-    thread's checkpoint blocks the agents' pydantic schemas (nothing else: not the messages,
-    not LangGraph's own types), the state reads them back from their dicts, and the second
-    run answers as on a new thread."""
-    thread_id = client.threads.create()["thread_id"]
-    plain = {"task": "recommend", "user_id": DEMO_USER_ID, "count": 3}
-    client.runs.wait(thread_id, GRAPH_ID, input={**plain, "filters": ANIMATION})
-    second = client.runs.wait(thread_id, GRAPH_ID, input=plain)
-    fresh = client.runs.wait(client.threads.create()["thread_id"], GRAPH_ID, input=plain)
-    assert second["recommendations"] == fresh["recommendations"]
-    blocked = re.compile(r"Blocked deserialization of agents\.schemas\.[A-Za-z]+ ")
-    warnings = studio.checkpoint_type_warnings()
-    assert all(blocked.search(line) for line in warnings), warnings
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "langgraph 1.2.22: Pregel.copy() rebuilds the graph through __init__, which resets "
-        "_serde_allowlist (the msgpack allowlist compile() derives from the state schemas) to "
-        "None; langgraph-api 0.16.7 runs a copy (graph.copy(update={checkpointer, store})) "
-        "with its own Serializer, which reads only allowed_json_modules from langgraph.json "
-        "(checkpointer.serde.allowed_msgpack_modules is ignored), so strict mode blocks "
-        "agents.schemas types when a thread's checkpoint is loaded; State.__post_init__ "
-        "reads the dicts back as the schemas, so runs still answer"
-    ),
-)
 def test_strict_msgpack_loads_a_threads_checkpoint_without_a_warning(
     client: Any, studio: Studio
 ) -> None:
+    """`langgraph dev` serves a copy of the exported graph: the copy keeps the msgpack
+    allowlist compiled from the state schemas, so strict mode loads the agents' schemas."""
     thread_id = client.threads.create()["thread_id"]
     for count in (2, 3):
         values = client.runs.wait(

@@ -630,8 +630,9 @@ class RunEvent(
 
 # -- Vercel AI SDK chat (POST /v1/chat): its UI message stream protocol -----------------------
 MAX_CHAT_MESSAGES = 200
-"""Messages of one `POST /v1/chat` or `POST /v1/chat/completions` request (a longer chat
-sends its last messages: the server answers the last user message)."""
+"""Messages of one `POST /v1/chat` or `POST /v1/chat/completions` request, and turns of the
+conversation a chat run is given (a longer chat sends its last messages: the server answers
+the last user message and reads the ones before it)."""
 MAX_MESSAGE_PARTS = 100
 """Parts of one message."""
 MAX_PART_CHARS = 20_000
@@ -689,7 +690,9 @@ class ChatRequest(_Body):
     messages: list[UIMessageIn] = Field(
         min_length=1,
         max_length=MAX_CHAT_MESSAGES,
-        description="The conversation; the last user message is the one answered.",
+        description="The conversation; the last user message is the one answered, the "
+        "messages before it are what the agents read (titles named, liked or not, already "
+        "suggested).",
     )
     trigger: Literal["submit-message", "regenerate-message"] = "submit-message"
     messageId: str | None = Field(
@@ -847,7 +850,8 @@ class StreamOptions(BaseModel):
 
 class ChatCompletionRequest(BaseModel):
     """OpenAI's chat completions request. `model` names a preset (`GET /v1/models`) or
-    `agentrec` (the served one); the last user message is answered; `user` is the user id.
+    `agentrec` (the served one); the last user message is answered, the user and assistant
+    messages before it are read as the conversation; `user` is the user id.
     Other OpenAI parameters (temperature, max_tokens, tools...) are accepted and ignored."""
 
     model_config = ConfigDict(extra="ignore", json_schema_extra=_defaults_described)

@@ -35,14 +35,17 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.graph.state import CompiledStateGraph
 
 from agents.context import Context
+from agents.conversation import RECOMMENDED_KEY
 from agents.feedback import feedback_effect
 from agents.memory import SHORT_TERM, register_memory, unregister_memory
 from agents.schemas import TaskName, checkpoint_types
@@ -52,6 +55,7 @@ from agents.toolbox_store import ArtifactWatcher, load_or_build_toolbox
 from agents.trace import TRACE_SINK
 from app.logs import run_id_var
 from app.runs import LOST_AFTER_S
+from app.schemas import MAX_CHAT_MESSAGES, MAX_PART_CHARS
 from app.streaming import RunEvents, graph_parts, to_plain
 from core.errors import AgentrecError, Unavailable
 from core.settings import Settings
@@ -90,6 +94,16 @@ class SessionBusy(AgentrecError):
         )
 
 
+@dataclass(frozen=True)
+class ChatMessage:
+    """A turn of a conversation a client holds: what the user said or what the assistant
+    answered, with the ids of the items it recommended when the client kept them."""
+
+    role: Literal["user", "assistant"]
+    content: str
+    item_ids: tuple[str, ...] = ()
+
+
 @dataclass
 class RunRequest:
     """One run, as the API layer hands it over."""
@@ -99,6 +113,12 @@ class RunRequest:
     session_id: str | None = None
     """An anonymous visitor's id (memory is kept under `session:<id>`), or a chat session."""
     message: str = ""
+    messages: list[ChatMessage] = field(default_factory=list)
+    """A chat's conversation before `message`, oldest first (at most `MAX_CHAT_MESSAGES`
+    turns of at most `MAX_PART_CHARS` characters): the graph input's `messages`. Without
+    `message`, a last user turn here is the message answered. On a session's thread it
+    replaces the conversation the thread holds (the client's copy wins: edits,
+    regenerated replies)."""
     count: int | None = None
     filters: dict[str, Any] = field(default_factory=dict)
     candidate_item_ids: list[str] = field(default_factory=list)
@@ -455,12 +475,14 @@ class Service:
             known = [i for i in request.candidate_item_ids if i in index]
             if not known:
                 raise InvalidInput("candidate_item_ids names no item of the catalog")
-        if request.task == "chat" and not request.message.strip():
+        message, messages = self._conversation(request)
+        if request.task == "chat" and not message.strip():
             raise InvalidInput("a chat message must not be empty")
         return InputState(
             task=request.task,
             user_id=request.subject,
-            message=request.message,
+            message=message,
+            messages=messages,
             count=request.count,
             filters=request.filters,
             candidate_item_ids=request.candidate_item_ids,
@@ -468,6 +490,35 @@ class Service:
             history_item_ids=request.history_item_ids,
             run_id=request.run_id,
         )
+
+    @staticmethod
+    def _conversation(request: RunRequest) -> tuple[str, list[AnyMessage]]:
+        """The message a run answers and the conversation before it, as graph messages
+        (raises `InvalidInput` for a conversation out of bounds or outside a chat)."""
+        turns = list(request.messages)
+        if not turns:
+            return request.message, []
+        if request.task != "chat":
+            raise InvalidInput("messages (a conversation) are for the chat task")
+        if len(turns) > MAX_CHAT_MESSAGES:
+            raise InvalidInput(f"a conversation holds at most {MAX_CHAT_MESSAGES} messages")
+        for turn in turns:
+            if turn.role not in ("user", "assistant"):
+                raise InvalidInput("the roles of a conversation are user and assistant")
+            if len(turn.content) > MAX_PART_CHARS:
+                raise InvalidInput(
+                    f"a message of the conversation is longer than {MAX_PART_CHARS} characters"
+                )
+        message = request.message
+        if not message.strip() and turns[-1].role == "user":
+            message = turns.pop().content
+        messages: list[AnyMessage] = [
+            HumanMessage(turn.content)
+            if turn.role == "user"
+            else AIMessage(turn.content, additional_kwargs=_recommended(turn.item_ids))
+            for turn in turns
+        ]
+        return message, messages
 
     async def stream_run(
         self,
@@ -498,6 +549,9 @@ class Service:
             graph = self._session_graph()
             config["configurable"] = {"thread_id": thread_id}
             durability = "exit"
+            if payload.messages:  # the client's conversation replaces the thread's
+                clear = RemoveMessage(id=REMOVE_ALL_MESSAGES)
+                payload.messages = [cast(AnyMessage, clear), *payload.messages]
         else:
             graph = self._stateless or build_graph().compile()
         autoflush = asyncio.create_task(writer.autoflush(asyncio.current_task()))
@@ -691,12 +745,26 @@ class Service:
         context: dict[str, str] | None = None,
         present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         run_id: str | None = None,
+        history: Sequence[ChatMessage] = (),
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Start a chat turn: the user's message joins the session (raises `SessionNotFound`
         or `MemoryUnavailable` here); returns the run's event stream, at whose end the reply
-        (with the recommended ids) joins the session."""
+        (with the recommended ids) joins the session. `history`: the conversation before
+        `message` as the client holds it; when given, it replaces the one the session's
+        graph thread holds."""
         owner = await asyncio.to_thread(self.short_term.session_owner, session_id)
         run_id = run_id or uuid.uuid4().hex
+        anonymous = owner.startswith(ANONYMOUS_PREFIX)
+        request = RunRequest(
+            task="chat",
+            user_id=None if anonymous else owner,
+            session_id=owner.removeprefix(ANONYMOUS_PREFIX) if anonymous else session_id,
+            message=message,
+            messages=list(history),
+            context_strings=context or {},
+            run_id=run_id,
+        )
+        self._check(request)  # bad input is refused before the session is claimed
         busy = await asyncio.to_thread(self._claim_session, session_id, run_id)
         if busy is not None:
             raise SessionBusy(session_id, busy)
@@ -705,15 +773,6 @@ class Service:
         except BaseException:
             await asyncio.to_thread(self.short_term.release_session, session_id, run_id)
             raise
-        anonymous = owner.startswith(ANONYMOUS_PREFIX)
-        request = RunRequest(
-            task="chat",
-            user_id=None if anonymous else owner,
-            session_id=owner.removeprefix(ANONYMOUS_PREFIX) if anonymous else session_id,
-            message=message,
-            context_strings=context or {},
-            run_id=run_id,
-        )
 
         async def finish(finished: dict[str, Any]) -> None:
             output = finished["output"]
@@ -989,6 +1048,11 @@ def _result(events: list[dict[str, Any]]) -> RunResult:
 def checkpoint_serde() -> JsonPlusSerializer:
     """The checkpoint serializer, allowed to load the graph state's schemas."""
     return JsonPlusSerializer(allowed_msgpack_modules=checkpoint_types())
+
+
+def _recommended(item_ids: Sequence[str]) -> dict[str, Any]:
+    """An assistant message's record of the items it recommended (`agents.conversation`)."""
+    return {RECOMMENDED_KEY: list(item_ids)} if item_ids else {}
 
 
 def _feedback_note(box: Toolbox, event: EventIn) -> str | None:

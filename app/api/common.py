@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from fastapi import Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -15,8 +16,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from agents.toolbox import Toolbox
 from app.errors import ApiError
 from app.runs import RunRegistry
-from app.schemas import RecommendedItem, Usage
-from app.service import InvalidInput, Service, SessionBusy
+from app.schemas import RecommendedItem, Usage, _check_unicode
+from app.service import ChatMessage, InvalidInput, Service, SessionBusy
 from app.streaming import sse_message
 from core.errors import ConfigError, DataError, Unavailable
 from memory.short_term import SessionNotFound
@@ -52,6 +53,52 @@ def service_errors() -> Iterator[None]:
         raise ApiError(422, "invalid_request", str(error)) from error
     except Unavailable as error:
         raise ApiError(503, "unavailable", str(error), headers={"Retry-After": "1"}) from error
+
+
+@dataclass(frozen=True)
+class ChatInput:
+    """What a chat run is given from the conversation a chat client sends."""
+
+    message: str
+    """The text answered: the last user message."""
+    history: list[ChatMessage]
+    """The user and assistant turns before it, oldest first (system and tool messages left
+    out): the run's `messages`."""
+
+
+ClientTurn = tuple[str, str, tuple[str, ...]]
+"""A message as a client adapter reads it: (role, text, recommended item ids)."""
+
+
+def conversation_input(turns: Sequence[ClientTurn], max_chars: int) -> ChatInput:
+    """The one reading of a client's conversation: the last user message is answered (422
+    when there is none, it is blank, too long or not valid text); the user and assistant
+    messages before it are the conversation the run reads (messages after it are left
+    out, as a reply to it would replace them)."""
+    last = max((n for n, (role, _, _) in enumerate(turns) if role == "user"), default=None)
+    if last is None:
+        raise ApiError(422, "invalid_request", "messages holds no user message to answer")
+    text = turns[last][1]
+    if not text.strip():
+        raise ApiError(422, "invalid_request", "the last user message has no text")
+    if len(text) > max_chars:
+        raise ApiError(
+            422, "invalid_request", f"the last user message is longer than {max_chars} characters"
+        )
+    history: list[ChatMessage] = []
+    for role, content, item_ids in turns[:last]:
+        if role not in ("user", "assistant") or not (content.strip() or item_ids):
+            continue
+        history.append(ChatMessage(_role(role), content, item_ids))
+    try:
+        _check_unicode([text, *(turn.content for turn in history)])
+    except ValueError as error:
+        raise ApiError(422, "invalid_request", str(error)) from None
+    return ChatInput(message=text, history=history)
+
+
+def _role(role: str) -> Literal["user", "assistant"]:
+    return "user" if role == "user" else "assistant"
 
 
 async def call(function: Callable[..., T], *args: Any) -> T:

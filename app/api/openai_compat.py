@@ -2,12 +2,14 @@
 `GET /v1/models`, so any OpenAI SDK or OpenAI-speaking chat UI can talk to the agents.
 
 Each request is one stateless chat run (no session): the last user message is answered for
-the user named by `user` (or an anonymous visitor). `model` is `agentrec` (the served preset)
-or a preset name from `GET /v1/models`. The reply's text is the agents' answer followed by
-the grounded items, one per line ("1. Title - why"); the same items are in the extra field
-`agentrec` (`{run_id, recommendation_id, recommendations, degraded}`) of the completion, or of
-the streamed chunk that carries `finish_reason`. Usage counts the LLM tokens the agents spent
-(0 on the offline preset). An adapter over the one run event stream, as `/v1/chat` is.
+the user named by `user` (or an anonymous visitor), reading the user and assistant messages
+before it as the conversation (titles named, liked or not, already suggested). `model` is
+`agentrec` (the served preset) or a preset name from `GET /v1/models`. The reply's text is
+the agents' answer followed by the grounded items, one per line ("1. Title - why"); the same
+items are in the extra field `agentrec` (`{run_id, recommendation_id, recommendations,
+degraded}`) of the completion, or of the streamed chunk that carries `finish_reason`. Usage
+counts the LLM tokens the agents spent (0 on the offline preset). An adapter over the one run
+event stream, as `/v1/chat` is.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 
 from agents.context import PRESETS_DIR, Context
-from app.api.common import data_frame, presenter, service_errors, service_of
+from app.api.common import (
+    ChatInput,
+    conversation_input,
+    data_frame,
+    presenter,
+    service_errors,
+    service_of,
+)
 from app.api.streams import start_streamed_run
 from app.errors import ApiError
 from app.openapi import sse_responses
@@ -107,22 +116,12 @@ def message_text(message: OpenAIMessage) -> str:
     return "".join(p.text or "" for p in message.content or [] if p.type == "text")
 
 
-def completion_input(body: ChatCompletionRequest, max_chars: int) -> str:
+def completion_input(body: ChatCompletionRequest, max_chars: int) -> ChatInput:
     """The one place that reads the conversation an OpenAI client sends: the last user
-    message is what the run answers (422 when there is none, it is blank or too long)."""
-    users = [m for m in body.messages if m.role == "user"]
-    if not users:
-        raise ApiError(422, "invalid_request", "messages holds no user message to answer")
-    text = message_text(users[-1])
-    if not text.strip():
-        raise ApiError(422, "invalid_request", "the last user message has no text")
-    if len(text) > max_chars:
-        raise ApiError(
-            422, "invalid_request", f"the last user message is longer than {max_chars} characters"
-        )
-    if "\x00" in text:
-        raise ApiError(422, "invalid_request", "text must not contain NUL characters")
-    return text
+    message is what the run answers (422 when there is none, it is blank or too long); the
+    user and assistant messages before it are the conversation the run reads (system,
+    developer and tool messages are not part of it)."""
+    return conversation_input([(m.role, message_text(m), ()) for m in body.messages], max_chars)
 
 
 def items_text(items: list[dict[str, Any]]) -> str:
@@ -232,11 +231,12 @@ async def chat_completions(
     body: ChatCompletionRequest, request: Request, _: Client
 ) -> ChatCompletion | Response:
     service = service_of(request)
-    message = completion_input(body, service.settings.max_message_chars)
+    given = completion_input(body, service.settings.max_message_chars)
     run_request = RunRequest(
         task="chat",
         user_id=body.user,
-        message=message,
+        message=given.message,
+        messages=given.history,
         context=context_of(service, body.model),
         run_id=uuid.uuid4().hex,
     )

@@ -16,7 +16,11 @@ each SSE `data:` a JSON chunk, then `data: [DONE]`):
 
 The chat id names a chat session of the caller (created on first use, owned by `user_id`
 from the body, or an anonymous visitor); the session keeps the turns and the graph's
-checkpoints. A client that goes away does not cancel the reply (the AI SDK treats aborts as
+checkpoints. The last user message is answered; the messages before it (the items of each
+assistant message's `data-recommendations` part included) are the conversation the agents
+read, in place of the one the session's thread holds, so the client's copy wins (edited or
+regenerated messages); a client that sends only its last message continues the thread's.
+A client that goes away does not cancel the reply (the AI SDK treats aborts as
 disconnects): `GET /v1/chat/{id}/stream` replays the reply in flight from its start (the
 transport's `resumeStreamIsReplay` default) and follows it; 204 when no reply is in flight.
 """
@@ -27,23 +31,30 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import redis
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
-from app.api.common import data_frame, no_content, presenter, service_errors, service_of
+from app.api.common import (
+    ChatInput,
+    conversation_input,
+    data_frame,
+    no_content,
+    presenter,
+    service_errors,
+    service_of,
+)
 from app.api.streams import resume, start_streamed_run
 from app.errors import ApiError
 from app.openapi import sse_responses
 from app.schemas import (
     ERROR_RESPONSES,
     ID_PATTERN,
+    MAX_ITEM_ID_CHARS,
     ChatRequest,
     UIMessageIn,
-    _check_unicode,
 )
 from app.security import Principal, require_client
 from app.service import ANONYMOUS_PREFIX, Service
@@ -70,34 +81,37 @@ UI_STREAM_DESCRIPTION = (
 )
 
 
-@dataclass(frozen=True)
-class ChatInput:
-    """What a chat run is given from the conversation a client sends."""
-
-    message: str
-    """The text answered: the last user message."""
-    messages: list[UIMessageIn]
-    """The whole conversation, as sent (for when the graph reads it)."""
+MAX_RECOMMENDED_IDS = 50
+"""Item ids read from one assistant message's `data-recommendations` part."""
 
 
 def chat_input(body: ChatRequest, max_chars: int) -> ChatInput:
     """The one place that reads the AI SDK's messages: the last user message's text parts
-    are the message answered (422 when there is none, it is blank or too long)."""
-    users = [m for m in body.messages if m.role == "user"]
-    if not users:
-        raise ApiError(422, "invalid_request", "messages holds no user message to answer")
-    text = "".join(p.text or "" for p in users[-1].parts if p.type == "text")
-    if not text.strip():
-        raise ApiError(422, "invalid_request", "the last user message has no text")
-    if len(text) > max_chars:
-        raise ApiError(
-            422, "invalid_request", f"the last user message is longer than {max_chars} characters"
-        )
-    try:
-        _check_unicode(text)
-    except ValueError as error:
-        raise ApiError(422, "invalid_request", str(error)) from None
-    return ChatInput(message=text, messages=list(body.messages))
+    are the message answered (422 when there is none, it is blank or too long); the turns
+    before it, with the items each assistant message's `data-recommendations` part holds,
+    are the conversation the run reads."""
+    turns = [
+        (m.role, "".join(p.text or "" for p in m.parts if p.type == "text"), _recommended(m))
+        for m in body.messages
+    ]
+    return conversation_input(turns, max_chars)
+
+
+def _recommended(message: UIMessageIn) -> tuple[str, ...]:
+    """The item ids of an assistant message's `data-recommendations` part (as this server
+    sent it; anything else there is ignored)."""
+    if message.role != "assistant":
+        return ()
+    for part in message.parts:
+        data = (part.model_extra or {}).get("data")
+        if part.type != "data-recommendations" or not isinstance(data, dict):
+            continue
+        items = data.get("items")
+        if not isinstance(items, list):
+            return ()
+        ids = [i.get("item_id") for i in items[:MAX_RECOMMENDED_IDS] if isinstance(i, dict)]
+        return tuple(i for i in ids if isinstance(i, str) and 0 < len(i) <= MAX_ITEM_ID_CHARS)
+    return ()
 
 
 def chat_session_id(caller: str, chat_id: str) -> str:
@@ -298,6 +312,7 @@ async def chat(
             context=body.context,
             present=presenter(service.toolbox()),
             run_id=run_id,
+            history=given.history,
         )
     return start_streamed_run(
         request,

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from app.errors import MAX_VALIDATION_DETAILS
 from app.main import create_app
 from app.schemas import (
+    MAX_CHAT_MESSAGES,
     MAX_CONTEXT_KEYS,
     MAX_CONTEXT_VALUE_CHARS,
     MAX_EXCLUDED_ITEMS,
@@ -30,8 +31,9 @@ from app.schemas import (
     MAX_FILTER_VALUES,
     MAX_ITEM_ID_CHARS,
     MAX_NAME_CHARS,
+    MAX_PART_CHARS,
 )
-from app.service import Service
+from app.service import ChatMessage, InvalidInput, RunRequest, Service
 from core.settings import Settings
 from memory.redis_server import EmbeddedRedis
 from recdata.demo import DEMO_USER_ID
@@ -172,6 +174,38 @@ def test_values_at_the_bounds_are_accepted(app: FastAPI) -> None:
     )
     assert response.status_code == 200, response.text[:500]
     assert len(response.json()["items"]) == 3
+
+
+def test_the_conversation_of_a_chat_run_is_bounded(app: FastAPI) -> None:
+    """A chat run reads the conversation a client sends: at most MAX_CHAT_MESSAGES turns
+    of at most MAX_PART_CHARS characters each, for the API as for the service."""
+    turns = [{"role": "user", "content": "a comedy"}] * (MAX_CHAT_MESSAGES + 1)
+    body: dict[str, Any] = {"model": "agentrec", "messages": turns}
+    error = small_422(call(app, "POST", "/v1/chat/completions", body))
+    assert error["details"][0]["field"] == "body.messages"
+    long = [{"type": "text", "text": "a" * 15_000}] * 2  # each part within its own bound
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "a comedy"},
+        {"role": "assistant", "content": long},
+        {"role": "user", "content": "another"},
+    ]
+    body = {"model": "agentrec", "messages": messages}
+    error = small_422(call(app, "POST", "/v1/chat/completions", body))
+    assert f"conversation is longer than {MAX_PART_CHARS} characters" in error["message"]
+    assert "aaaa" not in json.dumps(error)
+
+    def conversation(request: RunRequest) -> str:
+        with pytest.raises(InvalidInput) as refused:
+            Service._conversation(request)
+        return str(refused.value)
+
+    many = [ChatMessage("user", "hi")] * (MAX_CHAT_MESSAGES + 1)
+    assert "at most" in conversation(RunRequest(task="chat", messages=many))
+    one = [ChatMessage("user", "hi")]
+    assert "chat task" in conversation(RunRequest(task="recommend", messages=one))
+    at_bound = [ChatMessage("assistant", "x" * MAX_PART_CHARS), ChatMessage("user", "hi")]
+    answered, earlier = Service._conversation(RunRequest(task="chat", messages=at_bound))
+    assert answered == "hi" and len(earlier) == 1
 
 
 # -- the OpenAPI document ---------------------------------------------------------------------

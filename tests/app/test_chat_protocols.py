@@ -22,6 +22,7 @@ from app.api.openai_compat import CompletionChunks, items_text
 from app.api.ui_stream import UIMessageStream, chat_input, chat_session_id
 from app.errors import ApiError
 from app.schemas import ChatCompletionChunk, ChatRequest, UIMessageChunk
+from app.service import ChatMessage
 from tests.app.live_server import LiveServer, parse_sse_lines
 
 UI_CHUNK = TypeAdapter(UIMessageChunk)
@@ -168,7 +169,10 @@ def test_the_last_user_message_is_the_input() -> None:
         )
 
     given = chat_input(body(("user", "a film"), ("assistant", "Alien?"), ("user", "funnier")), 100)
-    assert given.message == "funnier" and len(given.messages) == 3
+    assert given.message == "funnier"
+    assert given.history == [ChatMessage("user", "a film"), ChatMessage("assistant", "Alien?")]
+    given = chat_input(body(("system", "be brief"), ("user", "a film"), ("assistant", "")), 100)
+    assert given.message == "a film" and given.history == []
     for bad in (body(("assistant", "hello")), body(("user", "  ")), body(("user", "x" * 101))):
         with pytest.raises(ApiError) as caught:
             chat_input(bad, 100)
@@ -312,3 +316,98 @@ def test_the_openai_sdk_sees_typed_errors(sdk: openai.OpenAI) -> None:
         sdk.chat.completions.create(
             model="agentrec", messages=[{"role": "assistant", "content": "hi"}]
         )
+
+
+# -- the conversation a client sends is what the agents read ---------------------------------
+SCARY = "a scary film"
+SCI_FI = "a science fiction film"
+SUGGESTED = ["alien-1979", "the-evil-dead-1981", "get-out-2017"]
+"""Among the first answers to SCARY alone (the demo catalog)."""
+
+
+def completion_ids(sdk: openai.OpenAI, *turns: tuple[str, str]) -> list[str]:
+    """The items of a non-streamed completion of the conversation `turns` (role, text)."""
+    messages: Any = [{"role": role, "content": text} for role, text in turns]
+    completion = sdk.chat.completions.create(model="agentrec", messages=messages)
+    return [i["item_id"] for i in (completion.model_extra or {})["agentrec"]["recommendations"]]
+
+
+def ui_ids(client: httpx.Client, messages: list[dict[str, Any]], chat_id: str = "") -> list[str]:
+    """The items of a `POST /v1/chat` turn on the conversation `messages` (a new chat)."""
+    response, chunks = post_chat(client, chat_id or f"chat-{uuid.uuid4().hex[:8]}", messages)
+    assert response.status_code == 200, response.text[:300]
+    found = [c for c in chunks[:-1] if c["type"] == "data-recommendations"]
+    return [i["item_id"] for c in found for i in c["data"]["items"]]
+
+
+def ui_turns(*turns: tuple[str, str]) -> list[dict[str, Any]]:
+    return [ui_message(f"m{n}", role, text) for n, (role, text) in enumerate(turns)]
+
+
+def test_an_openai_client_s_earlier_turns_change_the_answer(sdk: openai.OpenAI) -> None:
+    alone = completion_ids(sdk, ("user", SCARY))
+    assert set(SUGGESTED) <= set(alone)
+    # what the assistant already suggested (named in its text) is not suggested again
+    suggestion = "How about Alien, The Evil Dead or Get Out?"
+    more = completion_ids(
+        sdk, ("system", "You recommend films."), ("user", SCARY), ("assistant", suggestion),
+        ("user", "more please"),
+    )  # fmt: skip
+    assert more and not set(SUGGESTED) & set(more)
+    # a title the user disliked earlier is left out; a liked one is what the answer goes by
+    assert "the-matrix-1999" in completion_ids(sdk, ("user", SCI_FI))
+    disliked = completion_ids(
+        sdk, ("user", "I didn't like The Matrix"), ("assistant", "Noted."), ("user", SCI_FI)
+    )
+    assert disliked and "the-matrix-1999" not in disliked
+    assert completion_ids(sdk, ("user", "what should I watch tonight?")) == []  # a question
+    liked = completion_ids(
+        sdk, ("user", "I loved Alien"), ("assistant", "Noted."),
+        ("user", "what should I watch tonight?"),
+    )  # fmt: skip
+    assert {"aliens-1986", "alien-3-1992"} <= set(liked[:3])  # its sequels first
+
+
+def test_an_ai_sdk_client_s_conversation_changes_the_answer(client: httpx.Client) -> None:
+    alone = ui_ids(client, ui_turns(("user", SCARY)))
+    assert set(SUGGESTED) <= set(alone)
+    # the items of an earlier reply's data part are not suggested again, named or not
+    reply = {
+        "id": "r1",
+        "role": "assistant",
+        "parts": [
+            {"type": "text", "text": "Here are three."},
+            {"type": "data-recommendations", "id": "x", "data": {"items": [
+                {"item_id": item} for item in SUGGESTED]}},
+        ],
+    }  # fmt: skip
+    more = ui_ids(
+        client, [ui_message("u1", "user", SCARY), reply, ui_message("u2", "user", "more")]
+    )
+    assert more and not set(SUGGESTED) & set(more)
+    assert "the-matrix-1999" in ui_ids(client, ui_turns(("user", SCI_FI)))
+    disliked = ui_ids(
+        client,
+        ui_turns(("user", "I didn't like The Matrix"), ("assistant", "Noted."), ("user", SCI_FI)),
+    )
+    assert disliked and "the-matrix-1999" not in disliked
+    liked = ui_ids(
+        client,
+        ui_turns(("user", "I loved Alien"), ("assistant", "Noted."), ("user", "what now?")),
+    )
+    assert {"aliens-1986", "alien-3-1992"} <= set(liked[:3])
+
+
+def test_the_client_s_conversation_replaces_the_one_a_chat_holds(client: httpx.Client) -> None:
+    """A chat whose first turn the client then edits: the next turn reads the edited one
+    (the session's thread held the first)."""
+    chat_id = f"chat-{uuid.uuid4().hex[:8]}"
+    assert set(SUGGESTED) <= set(ui_ids(client, ui_turns(("user", SCARY)), chat_id))
+    edited = ui_turns(("user", SCI_FI), ("assistant", "How about The Matrix?"), ("user", "more"))
+    again = ui_ids(client, edited, chat_id)
+    assert again and "the-matrix-1999" not in again
+    ds_genres = client.get(f"/v1/items/{again[0]}").json()["attributes"]["genres"]
+    assert "Sci-Fi" in ds_genres
+    # a client that sends only its last message goes on with the conversation the chat holds
+    last = ui_ids(client, ui_turns(("user", "more")), chat_id)
+    assert last and not {"the-matrix-1999", *again} & set(last)

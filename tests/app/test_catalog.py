@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.conversation import ChatTurn
+from agents.toolbox import Toolbox
 from app.service import RunRequest, Service
 from core.errors import ConfigError
 from core.settings import Settings
@@ -83,3 +85,38 @@ def test_upserted_items_are_served_and_survive_a_restart(
         ds = again.toolbox().dataset
         assert "zz-new-film" in ds.item_index
         assert ds.items[ds.item_index[first.item_id]].title == "A New Title"
+
+
+def test_a_chat_s_conversation_reader_is_built_before_the_catalog_is_served(
+    tmp_path: Path, redis_server: EmbeddedRedis
+) -> None:
+    """What a chat's first turn would otherwise build (the title linker and the conversation
+    reader: most of a second on a large catalog) is built when the service starts, and for
+    the new catalog before an upserted item or an ingested catalog is served."""
+    settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=redis_server.url)  # type: ignore[call-arg]
+    settings.catalog = "films"
+    save_catalog(load_demo(), tmp_path, "films")
+
+    def named(box: Toolbox, text: str) -> list[str]:
+        assert "conversation_reader" in vars(box), "the reader would be built on first use"
+        reading = box.conversation_reader.read([ChatTurn("user", text)])
+        return [m.item_id for m in reading.conversation.mentions]
+
+    with Service(settings) as service:
+        assert named(service.toolbox(), "I loved Alien") == ["alien-1979"]
+        service.upsert_item(Item("zz-new-film", "Zeta Nebula", {"genres": ("Documentary",)}))
+        assert named(service.toolbox(), "I loved Zeta Nebula") == ["zz-new-film"]
+        alien = service.toolbox().dataset.items[0]
+        service.upsert_item(Item(alien.item_id, "Xenomorph", alien.attributes, alien.text))
+        assert named(service.toolbox(), "I loved Xenomorph") == [alien.item_id]
+
+        folder = tmp_path / "upload"
+        folder.mkdir()
+        (folder / "movies.csv").write_text(
+            "movieId,title,genres\n1,Quiet Harbour (2001),Drama\n2,Loud Mountain (2003),Action\n"
+        )
+        (folder / "ratings.csv").write_text(
+            "userId,movieId,rating,timestamp\n1,1,4.0,100\n1,2,3.0,200\n2,1,5.0,300\n"
+        )
+        assert service.ingest(str(folder), "movielens-csv")["active"] is True
+        assert named(service.toolbox(), "I loved Quiet Harbour") == ["1"]

@@ -595,7 +595,8 @@ class RunFinishedEvent(_RunEventBase):
     type: Literal["run_finished"]
     recommendation_id: str | None = Field(
         default=None,
-        description="As in `run_started`; absent when the run was lost (its process died).",
+        description="As in `run_started`; absent only when the run was lost (its process "
+        "died) and its `run_started` had already left the trace.",
     )
     status: Literal["success", "error"]
     output: RunOutput

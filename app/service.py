@@ -40,7 +40,6 @@ from typing import Any, Literal, cast
 import numpy as np
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.graph.state import CompiledStateGraph
 
@@ -48,8 +47,8 @@ from agents.context import Context
 from agents.conversation import RECOMMENDED_KEY
 from agents.feedback import feedback_effect
 from agents.memory import SHORT_TERM, register_memory, unregister_memory
-from agents.schemas import TaskName, checkpoint_types
-from agents.state import InputState
+from agents.schemas import TaskName
+from agents.state import InputState, checkpoint_serde
 from agents.toolbox import Toolbox, get_toolbox, register_toolbox
 from agents.toolbox_store import ArtifactWatcher, load_or_build_toolbox
 from agents.trace import TRACE_SINK
@@ -1058,11 +1057,6 @@ def _result(events: list[dict[str, Any]]) -> RunResult:
         events=events,
         error=errors[0] if errors else None,
     )
-
-
-def checkpoint_serde() -> JsonPlusSerializer:
-    """The checkpoint serializer, allowed to load the graph state's schemas."""
-    return JsonPlusSerializer(allowed_msgpack_modules=checkpoint_types())
 
 
 def _recommended(item_ids: Sequence[str]) -> dict[str, Any]:

@@ -265,15 +265,39 @@ return 'cancelling'
 """
 
 
-def lost_run_events(run_id: str, last_seq: int) -> list[dict[str, Any]]:
-    """The closing events of a run whose process died after its event `last_seq`."""
+def lost_run_events(
+    run_id: str, last_seq: int, recommendation_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The closing events of a run whose process died after its event `last_seq`; the
+    `run_finished` carries the run's `recommendation_id` (from its `run_started`) if known."""
     now = time.time()
     message = "the server running this run stopped before it finished; start a new run"
     error = {"type": "error", "run_id": run_id, "seq": last_seq + 1, "ts": now,
              "code": "run_lost", "message": message, "recoverable": False}  # fmt: skip
     finished = {"type": "run_finished", "run_id": run_id, "seq": last_seq + 2, "ts": now,
                 "status": "error", "output": {"recommendations": [], "degraded": []}}  # fmt: skip
+    if recommendation_id:
+        finished["recommendation_id"] = recommendation_id
     return [error, finished]
+
+
+def _started_recommendation_id(entries: Any) -> str | None:
+    """The `recommendation_id` of a trace's first entry if it is the run's `run_started`
+    (a trace trimmed to `max_events` has lost it)."""
+    events = _events(entries)
+    if not events or events[0].get("type") != "run_started" or events[0]["seq"] != 1:
+        return None
+    value = events[0].get("recommendation_id")
+    return value if isinstance(value, str) and value else None
+
+
+def _with_recommendation_id(events: list[dict[str, Any]], recommendation_id: str | None) -> None:
+    """Give the `run_finished` among `events` the run's recommendation id, if it has none."""
+    if recommendation_id is None:
+        return
+    for event in events:
+        if event.get("type") == "run_finished" and not event.get("recommendation_id"):
+            event["recommendation_id"] = recommendation_id
 
 
 def _text(value: Any) -> str:
@@ -527,10 +551,13 @@ class ShortTermMemory:
     def end_lost_run(self, run_id: str) -> bool:
         """Close the trace of a run whose process died (an `error` run_lost and a
         `run_finished`, for every reader) unless something finished it; True if closed."""
-        last = self.client.xrevrange(self.trace_key(run_id), count=1)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xrange(self.trace_key(run_id), count=1)
+        pipe.xrevrange(self.trace_key(run_id), count=1)
+        first, last = pipe.execute()
         last_seq = _seq_of(last[0][0]) if last else 0
         args: list[Any] = [self.finished_trace_ttl_s, self.max_events]
-        for event in lost_run_events(run_id, last_seq):
+        for event in lost_run_events(run_id, last_seq, _started_recommendation_id(first)):
             args += [event["seq"], json.dumps({k: v for k, v in event.items() if k != "seq"})]
         keys = [self.trace_key(run_id), self.run_state_key(run_id), self.run_summary_key(run_id)]
         return bool(self._end_lost_run(keys=keys, args=args))
@@ -967,7 +994,14 @@ class AsyncTraceReader:
         self, run_id: str, events: list[dict[str, Any]], ttl_s: int, max_events: int
     ) -> bool:
         """Append the closing events of a run whose process died and mark it finished, in
-        one step; False if the run finished (or was ended) meanwhile."""
+        one step; False if the run finished (or was ended) meanwhile. The `run_finished`
+        among `events` is given the run's recommendation id (from its `run_started`) when
+        it has none, in place: what the caller delivers is what is stored."""
+        try:
+            first = await self.client.xrange(trace_key(self.prefix, run_id), count=1)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise MemoryUnavailable(self.server, exc) from exc
+        _with_recommendation_id(events, _started_recommendation_id(first))
         args: list[Any] = [ttl_s, max_events]
         for event in events:
             args += [event["seq"], json.dumps({k: v for k, v in event.items() if k != "seq"})]

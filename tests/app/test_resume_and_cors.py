@@ -8,6 +8,7 @@ Three servers run for the module, started together:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
@@ -18,15 +19,18 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
+import redis.asyncio
 from pydantic import TypeAdapter
 
 from app.cors import EXPOSED_HEADERS, parse_origins
 from app.main import create_app
+from app.runs import follow_stored
 from app.schemas import RunEvent
 from core.errors import ConfigError
 from core.settings import Settings
 from memory.redis_server import EmbeddedRedis
-from memory.short_term import lost_run_events
+from memory.short_term import AsyncTraceReader, ShortTermMemory, lost_run_events
 from tests.app.live_server import LiveServer, events_of, parse_sse_lines, read_sse, start_all
 
 ORIGIN = "http://127.0.0.1:5173"
@@ -373,6 +377,47 @@ def test_every_streamed_event_matches_its_documented_schema(client: httpx.Client
     }  # fmt: skip
     for event in events:
         RUN_EVENT.validate_python(json.loads(json.dumps(event)))
+
+
+def test_a_lost_run_ends_with_the_recommendation_id_it_started_with(
+    redis_server: EmbeddedRedis, redis_client: redis.Redis
+) -> None:
+    """A run whose process died is closed (error run_lost, run_finished) by the next claim
+    of its session or by a follower; its run_finished names the recommendation_id its
+    run_started gave out, as a finished run's does (feedback sent after it attributes)."""
+    memory = ShortTermMemory(redis_client)
+
+    def start(run_id: str) -> None:
+        started = {"type": "run_started", "run_id": run_id, "seq": 1, "ts": 1.0,
+                   "recommendation_id": f"rec-{run_id}", "task": "chat", "user_id": None,
+                   "session_id": "s1", "context": {}}  # fmt: skip
+        thought = {"type": "thought", "run_id": run_id, "seq": 2, "ts": 2.0,
+                   "agent": "Manager", "text": "Reading the conversation."}  # fmt: skip
+        memory.append_events(run_id, [started, thought])
+
+    start("claimed")
+    assert memory.end_lost_run("claimed")
+    closed = memory.replay("claimed")
+    assert [e["type"] for e in closed[-2:]] == ["error", "run_finished"]
+    assert closed[-1]["recommendation_id"] == "rec-claimed"
+
+    start("followed")
+
+    async def follow() -> list[dict[str, Any]]:
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        try:
+            reader = AsyncTraceReader(client)
+            return [e async for e in follow_stored(reader, "followed", 0, 10, lost_after_s=0)]
+        finally:
+            await client.aclose()
+
+    delivered = asyncio.run(follow())
+    assert delivered[-1]["type"] == "run_finished"
+    assert delivered[-1]["recommendation_id"] == "rec-followed"
+    assert memory.replay("followed") == delivered  # every later reader sees the same end
+    for event in closed + delivered:
+        RUN_EVENT.validate_python(event)
+    assert "recommendation_id" not in lost_run_events("r", 3)[-1]  # not known: left out
 
 
 def test_the_openapi_document_types_every_stream() -> None:

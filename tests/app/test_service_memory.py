@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage
 
+import agents.state
+import app.service
 from agents.feedback import feedback_effect
 from agents.memory import LONG_TERM, SHORT_TERM
+from agents.schemas import Conversation, Intent
 from app.runs import RunRegistry
 from app.service import EventIn, MemoryRecord, RunRequest, RunResult, Service
 from core.settings import Settings
@@ -353,3 +358,30 @@ def test_a_cancelled_run_still_ends_with_error_and_run_finished(service: Service
     assert [e["seq"] for e in real] == list(range(1, len(real) + 1))
     stored = service.short_term.replay(real[0]["run_id"])
     assert [e["seq"] for e in stored] == [e["seq"] for e in real]
+
+
+def test_a_chat_session_s_checkpoint_loads_back_every_state_type(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service's checkpoints use the graph's one serializer (agents.state): a chat
+    thread's state loads back as its schemas and messages, with no type left unregistered."""
+    assert app.service.checkpoint_serde is agents.state.checkpoint_serde
+    session_id, _ = service.create_session("checkpointed")
+
+    async def chat(message: str) -> list[dict[str, Any]]:
+        return [e async for e in service.stream_chat(session_id, message)]
+
+    asyncio.run(chat("I loved Alien"))
+    asyncio.run(chat("something lighter"))
+    saver = service.checkpointer()
+    try:
+        with caplog.at_level(logging.WARNING):
+            saved = saver.get_tuple({"configurable": {"thread_id": session_id}})
+    finally:
+        saver.close()
+    assert saved is not None
+    values = saved.checkpoint["channel_values"]
+    assert [type(m) for m in values["messages"]] == [HumanMessage, AIMessage] * 2
+    assert isinstance(values["conversation"], Conversation) and isinstance(values["intent"], Intent)
+    assert values["conversation"].turns == 3
+    assert not [r for r in caplog.records if "unregistered" in r.getMessage()]

@@ -59,8 +59,6 @@ class Context:
     """Items returned when the request does not say."""
     pool_size: int = 100
     """Candidates the Searcher puts on the blackboard."""
-    insight_items: int = 20
-    """Top candidates the Item Analyst studies."""
     diversity: float = 0.0
     """0 keeps the relevance order; up to 1 trades relevance for variety (MMR)."""
 

@@ -7,7 +7,6 @@ stated constraints are the run's `Intent`.
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections import defaultdict
 
@@ -134,13 +133,3 @@ def summarise(box: Toolbox, affinities: dict[str, dict[str, float]], recent: lis
     titles = [box.dataset.items[box.dataset.item_index[i]].title for i in recent[:3]]
     text = "; ".join(parts) if parts else "varied tastes"
     return f"{text[:1].upper()}{text[1:]}; recently: {', '.join(titles)}."
-
-
-def affinity_score(profile: UserProfile, attributes: dict[str, tuple[str, ...]]) -> float:
-    """Mean affinity of the profile for an item's attribute values (0 when unknown)."""
-    total, count = 0.0, 0
-    for name, values in profile.affinities.items():
-        for value in attributes.get(name, ()):
-            total += values.get(value, 0.0)
-            count += 1
-    return total / math.sqrt(count) if count else 0.0

@@ -24,7 +24,6 @@ class Settings(BaseSettings):
         default_factory=_default_data_dir,
         description="Where downloaded datasets, the embedded Redis and Chroma keep their files.",
     )
-    seed: int = Field(default=2024, description="Seed for every random choice.")
     catalog: str = Field(
         default="demo", description="The catalog the service recommends from ('demo' is bundled)."
     )

@@ -427,6 +427,24 @@ class DependencyReport(_Out):
     dependencies: dict[str, DependencyStatus]
 
 
+class ThreadPool(_Out):
+    api: Literal["blas", "openmp"] = Field(description="What the library offers.")
+    library: str = Field(examples=["libscipy_openblas"])
+    threads: int
+
+
+class WorkerReport(_Out):
+    """The worker process that answered (under `serve --workers N`, each answers for
+    itself): its pid and the thread pools of its BLAS and OpenMP libraries."""
+
+    pid: int
+    blas_threads: int | None = Field(
+        description="Threads of its largest BLAS or OpenMP pool (AGENTREC_BLAS_THREADS, 1 by "
+        "default); null when none is loaded."
+    )
+    thread_pools: list[ThreadPool]
+
+
 class ErrorDetail(_Out):
     code: str = Field(examples=["invalid_request"])
     message: str

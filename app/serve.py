@@ -7,7 +7,8 @@ them in the data directory, and stops both when it exits.
 
 Several workers run under uvicorn's process manager, which restarts a worker that dies or
 hangs and replaces them one by one on SIGHUP; each listens on its own SO_REUSEPORT socket
-once its models are loaded, and `/readyz` waits for all of them (`app.workers`). Requests
+once its models are loaded, and `/readyz` waits for all of them; each runs its BLAS on
+`AGENTREC_BLAS_THREADS` threads (`app.workers`). Requests
 have header and body read timeouts (`app.http_protocol`); logs are JSON lines (`app.logs`).
 """
 
@@ -27,7 +28,13 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from app.http_protocol import TimedHttpProtocol
 from app.http_protocol import configure as configure_timeouts
 from app.security import bind_host_for
-from app.workers import READY_DIR_ENV, WORKERS_ENV, use_reuse_port_workers
+from app.workers import (
+    READY_DIR_ENV,
+    WORKERS_ENV,
+    blas_environment,
+    limit_blas_threads,
+    use_reuse_port_workers,
+)
 from core.errors import ConfigError
 from core.settings import Settings, get_settings
 
@@ -113,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
     host = bind_host_for(settings, args.host)
     config = _config(settings, host, args.port, args.workers)
     if args.workers > 1:
+        blas_environment(settings.blas_threads)  # each worker limits its own as it starts
         with shared_stores(settings):
             return _run_workers(config, settings)
+    limit_blas_threads(settings.blas_threads)  # this process is the one worker
     uvicorn.Server(config).run()
     return 0

@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         "comma-separated (e.g. 'https://shop.example,http://localhost:3000'), or '*' for any "
         "origin without credentials. Empty: none.",
     )
+    blas_threads: int = Field(
+        default=1,
+        ge=0,
+        description="Threads of each BLAS and OpenMP library (numpy's matrix products) in a "
+        "serving worker: 1, as a worker is one process per core (more oversubscribe the "
+        "cores); 0 leaves the libraries' defaults and their own environment variables.",
+    )
 
 
 def get_settings() -> Settings:

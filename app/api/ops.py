@@ -6,18 +6,29 @@
   `degraded`); 503 only while starting or stopping. Route traffic on it.
 - `GET /health/dependencies`: each dependency's state with the error; always 200 (it is a
   report for dashboards and alerts, not a probe).
+- `GET /health/worker`: the worker process that answered: its pid and the threads of its
+  BLAS and OpenMP libraries (one per worker by default: `app.workers`).
 """
 
 from __future__ import annotations
+
+import os
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.health import DependencyCheck, DependencyChecks
-from app.schemas import DependencyReport, DependencyStatus, Liveness, Readiness
+from app.schemas import (
+    DependencyReport,
+    DependencyStatus,
+    Liveness,
+    Readiness,
+    ThreadPool,
+    WorkerReport,
+)
 from app.service import Service
-from app.workers import workers_ready
+from app.workers import thread_pools, workers_ready
 
 router = APIRouter(tags=["ops"])
 
@@ -90,6 +101,20 @@ async def dependencies(request: Request) -> DependencyReport:
             c.name: DependencyStatus(status="ok" if c.ok else "unavailable", error=c.error)
             for c in checks
         },
+    )
+
+
+@router.get(
+    "/health/worker",
+    response_model=WorkerReport,
+    summary="The worker that answered: its pid and its BLAS / OpenMP thread pools.",
+)
+async def worker() -> WorkerReport:
+    pools = [ThreadPool(**pool) for pool in thread_pools()]
+    return WorkerReport(
+        pid=os.getpid(),
+        blas_threads=max((p.threads for p in pools), default=None),
+        thread_pools=pools,
     )
 
 

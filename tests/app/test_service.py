@@ -80,6 +80,29 @@ def test_several_workers_share_embedded_redis_and_chroma(tmp_path: Path) -> None
                 assert item["item_id"] not in [i["item_id"] for i in again["items"]]
                 memories = other.get("/v1/users/u007/memories").json()
                 assert item["item_id"] in memories["excluded_item_ids"]
+        # each worker (one process per core) runs its BLAS on one thread
+        reports = {}
+        for _ in range(40):  # new connections until both workers have answered
+            with httpx.Client(base_url=base, timeout=30) as other:
+                report = other.get("/health/worker").json()
+            reports[report["pid"]] = report
+            if len(reports) == 2:
+                break
+        assert len(reports) == 2
+        for report in reports.values():
+            assert report["blas_threads"] == 1
+            pools = report["thread_pools"]
+            assert any(p["api"] == "blas" for p in pools)  # numpy's OpenBLAS is loaded
+            assert all(p["threads"] == 1 for p in pools)
+
+
+def test_the_blas_threads_of_a_worker_are_a_setting(tmp_path: Path) -> None:
+    """`serve` with one worker (the process itself) runs its BLAS on the threads asked for
+    (3: neither the default of the setting nor that of the libraries on 2 cores)."""
+    for base in _serve(tmp_path, env={"AGENTREC_BLAS_THREADS": "3"}):
+        report = httpx.get(f"{base}/health/worker", timeout=30).json()
+        assert report["blas_threads"] == 3
+        assert {p["threads"] for p in report["thread_pools"]} == {3}
 
 
 def test_serve_answers_health_and_openapi(server: str) -> None:

@@ -163,3 +163,17 @@ def mean_reciprocal_rank(ranks: np.ndarray) -> float:
         if len(ranks)
         else float("nan")
     )
+
+
+def paired_difference(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
+) -> tuple[float, float]:
+    """Mean of the per-case differences a - b of two models on the same cases, and its
+    standard error: sd(a - b) / sqrt(n), with the sample sd (n - 1). Pairing removes what
+    the cases share (an easy target is easy for both), so the error is smaller than the
+    two means' errors combined. (nan, nan) for no case; the error is nan for one case."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if not len(d):
+        return float("nan"), float("nan")
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return float(d.mean()), se

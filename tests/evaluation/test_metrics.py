@@ -16,6 +16,7 @@ from evaluation.metrics import (
     mean_ndcg,
     mean_reciprocal_rank,
     ndcg_at,
+    paired_difference,
     rank_of_target,
     ranks_of_targets,
     rmse,
@@ -103,3 +104,13 @@ def test_ranks_of_targets_matches_the_single_case_rank() -> None:
 def test_nan_scores_rank_last() -> None:
     scores = np.array([[np.nan, 0.2, 0.1], [0.3, np.nan, 0.1]])
     assert ranks_of_targets(scores, np.array([0, 2])).tolist() == [2, 1]
+
+
+def test_paired_difference_is_the_mean_difference_and_its_standard_error() -> None:
+    mean, se = paired_difference([1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.0])
+    # differences 1, 0, 0, 1: mean 0.5, sample sd sqrt(1/3), n = 4
+    assert mean == pytest.approx(0.5)
+    assert se == pytest.approx(np.sqrt(1 / 3) / 2)
+    assert paired_difference([0.3, 0.7], [0.3, 0.7]) == (0.0, 0.0)
+    assert np.isnan(paired_difference([1.0], [0.0])[1])
+    assert all(np.isnan(paired_difference([], [])))

@@ -9,10 +9,11 @@ import pytest
 
 import tools.itemknn
 from core.errors import ConfigError
+from evaluation.metrics import paired_difference
 from evaluation.splits import leave_last_out
 from recdata.dataset import Interactions
 from recdata.loaders import load_dataset
-from tools.base import History, TrainSet
+from tools.base import History, TrainSet, ndcg_gains
 from tools.ease import EASE
 from tools.itemknn import ItemKNN
 from tools.popularity import PopularityRecommender, RandomRecommender
@@ -169,18 +170,29 @@ def test_registry_builds_the_baselines(name: str, cls: type) -> None:
 
 
 def test_full_ranking_order_on_movielens_100k(ml100k_path: Path) -> None:
-    """Leave-last-out, every unseen item ranked: EASE > item-kNN > popularity > random."""
+    """Leave-last-out, every unseen item ranked: EASE > item-kNN >= popularity > random.
+
+    Each step is judged on the paired per-case NDCG@10 differences: a win is a mean
+    difference above 3 standard errors; item-kNN over popularity (0.055 vs 0.045, ~1.6
+    standard errors on these 943 cases) only has to be at popularity's level, within 2."""
     dataset = load_dataset(ml100k_path, "movielens-100k")
     split = leave_last_out(dataset.interactions)
     train = TrainSet.from_interactions(split.train, dataset.n_users, dataset.n_items)
     histories = train.histories(split.users)
-    ndcg = {}
+    gains = {}
     for name in ("random", "pop", "itemknn", "ease"):
         scores = create(name).fit(train).score(histories).astype(np.float64)
         for row, history in enumerate(histories):
             scores[row, history.items] = -np.inf
         target = scores[np.arange(len(histories)), split.targets]
-        rank = (scores > target[:, None]).sum(axis=1)
-        ndcg[name] = float(np.where(rank < 10, 1.0 / np.log2(rank + 2), 0.0).mean())
-    assert ndcg["ease"] > ndcg["itemknn"] > ndcg["pop"] > ndcg["random"]
+        gains[name] = ndcg_gains((scores > target[:, None]).sum(axis=1), 10)
+    for better, worse, standard_errors in (
+        ("ease", "itemknn", 3.0),
+        ("ease", "pop", 3.0),
+        ("pop", "random", 3.0),
+        ("itemknn", "pop", -2.0),
+    ):
+        mean, se = paired_difference(gains[better], gains[worse])
+        assert mean > standard_errors * se, (better, worse, mean, se)
+    ndcg = {name: float(g.mean()) for name, g in gains.items()}
     assert ndcg["pop"] > 0.03 and ndcg["ease"] > 0.06  # published ranges: ~0.045, ~0.076

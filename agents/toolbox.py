@@ -62,10 +62,11 @@ class Toolbox:
         title and intent priors) counts an interaction the model was not fitted on."""
         from tools import registry
 
-        own = TrainSet.from_interactions(dataset.interactions, dataset.n_users, dataset.n_items)
         if train is None:
-            train = own
-        elif not _same_interactions(train, own):
+            train = TrainSet.from_interactions(
+                dataset.interactions, dataset.n_users, dataset.n_items
+            )
+        elif not _trained_on_all_of(train, dataset):
             dataset = dataset.with_interactions(_interactions_of(train, dataset.interactions))
         if model is None:
             model = registry.create("default").fit(train)
@@ -130,10 +131,17 @@ class Toolbox:
         return means, counts
 
 
-def _same_interactions(a: TrainSet, b: TrainSet) -> bool:
+def _trained_on_all_of(train: TrainSet, dataset: Dataset) -> bool:
+    """Whether `train` holds exactly `dataset`'s interactions."""
+    if (train.n_users, train.n_items, train.n_interactions) != (
+        dataset.n_users,
+        dataset.n_items,
+        len(dataset.interactions),
+    ):
+        return False
+    a, b = train, TrainSet.from_interactions(dataset.interactions, dataset.n_users, dataset.n_items)
     return (
-        (a.n_users, a.n_items, a.n_interactions) == (b.n_users, b.n_items, b.n_interactions)
-        and np.array_equal(a.indptr, b.indptr)
+        np.array_equal(a.indptr, b.indptr)
         and np.array_equal(a.items, b.items)
         and np.array_equal(a.ratings, b.ratings)
         and np.array_equal(a.timestamps, b.timestamps)

@@ -94,3 +94,14 @@ def test_the_graph_answers_as_if_the_held_out_interactions_never_happened(
     finally:
         evaluated.close()
         reference.close()
+
+
+def test_a_toolbox_fitted_on_all_of_its_dataset_keeps_that_dataset(
+    split: tuple[Dataset, Dataset, TrainSet],
+) -> None:
+    """Artifacts and hot swaps find a catalog's models by its dataset: a toolbox trained on
+    every interaction of the dataset holds that very dataset, not a copy."""
+    _, fitted_on, train = split
+    model = registry.create("pop").fit(train)
+    assert Toolbox.build(fitted_on, model=model, train=train).dataset is fitted_on
+    assert Toolbox.build(fitted_on, model=model).dataset is fitted_on

@@ -92,6 +92,7 @@ class Gate:
         self._open = threading.Event()
         self._open.set()
         self.held = 0
+        self._holding = threading.Event()
 
     def close(self) -> None:
         self._open.clear()
@@ -99,9 +100,14 @@ class Gate:
     def open(self) -> None:
         self._open.set()
 
+    def wait_held(self, timeout_s: float) -> bool:
+        """Wait until an answer is held (a request arrived while closed)."""
+        return self._holding.wait(timeout_s)
+
     def respond(self, _request: RecordedRequest) -> Reply:
         if not self._open.is_set():
             self.held += 1
+            self._holding.set()
         self._open.wait(GATE_TIMEOUT_S)
         return Reply.error(503, "the test's LLM is unavailable")
 
@@ -251,6 +257,9 @@ def test_the_ai_sdk_chats_and_resumes_a_reply(node_modules: Path, servers: Serve
             process.stdin.write("go\n")
             process.stdin.flush()
             assert _next(lines, process) == {"resuming": True}
+            # the reply is in flight only once its Ranker has asked the LLM (a loaded
+            # machine may get there after the client has already stopped and resumes)
+            assert gate.wait_held(NODE_TIMEOUT_S), "the third reply was not held in flight"
             gate.open()
             result = _next(lines, process)
             assert process.wait(timeout=NODE_TIMEOUT_S) == 0

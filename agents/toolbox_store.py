@@ -541,7 +541,7 @@ class ArtifactWatcher:
         if current.artifact is not None and folder.name < current.artifact:
             return None
         try:
-            box = load_toolbox(folder, current.dataset)
+            box = load_toolbox(folder, current.dataset).prepare()  # served only once prepared
         except (ConfigError, DataError, OSError) as error:
             self._failed.add(folder.name)
             log.error("catalog %r: model artifact %s not loaded: %s", self.catalog, folder, error)

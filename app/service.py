@@ -360,7 +360,7 @@ class Service:
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Service:
         """Start the embedded Redis (unless REDIS_URL), load or fit the catalog's models and
-        build what its runs read (`prepared`), index the catalog into Chroma (skipped, with
+        build what its runs read (`Toolbox.prepare`), index the catalog into Chroma (skipped, with
         a warning, if Chroma is down) and compile."""
         self.redis.start()
         self._short_term = ShortTermMemory.from_settings(self.redis.client(), self.settings)
@@ -370,7 +370,7 @@ class Service:
         register_memory(self.memory_name, self._memory)
         # the newest trained artifact (memory-mapped) or, without one, the models fitted
         # now rather than on the first request; an ingested catalog wins over a bundled one
-        box = prepared(load_or_build_toolbox(self.settings, self.catalog))
+        box = load_or_build_toolbox(self.settings, self.catalog).prepare()
         register_toolbox(self.catalog, box)
         if self.settings.model_reload_s > 0 and self.settings.model_artifacts != "off":
             # a toolbox it swaps in builds its conversation reader on the first chat turn
@@ -905,7 +905,7 @@ class Service:
 
         A changed item keeps the fitted model (indices do not move); a new item refits the
         default model (seconds on small catalogs); either way the new toolbox is prepared
-        (`prepared`: the conversation reader knows the new titles), then replaces the old one
+        (`Toolbox.prepare`: the conversation reader knows the new titles), then replaces the old one
         in one step. The catalog is saved to the data directory."""
         with self._catalog_lock:
             old = self.toolbox()
@@ -923,7 +923,7 @@ class Service:
                     dialogues=old.dialogues,
                 )
             save_catalog(dataset, self.settings.data_dir, self.catalog)
-            register_toolbox(self.catalog, prepared(box))
+            register_toolbox(self.catalog, box.prepare())
         one = Dataset(
             dataset.name, [item], [], dataset.interactions.take(np.zeros(0, dtype=np.int64))
         )
@@ -950,7 +950,7 @@ class Service:
             save_catalog(dataset, self.settings.data_dir, name)
             active = name == self.catalog
             if active:
-                register_toolbox(name, prepared(Toolbox.build(dataset)))
+                register_toolbox(name, Toolbox.build(dataset).prepare())
                 self._reindex_catalog()
         return {
             "name": name,
@@ -991,17 +991,6 @@ class Service:
         deleted_sessions = self.short_term.forget_user(user_id)
         deleted_memories = self.long_term().forget_user(user_id)
         return {"sessions": deleted_sessions, "memories": deleted_memories}
-
-
-def prepared(box: Toolbox) -> Toolbox:
-    """`box` with what runs would otherwise build on first use built now: a chat's
-    conversation reader (its title linker and content flags: most of a second on a
-    10,000-item catalog), the release years the searchers filter by and the rating
-    statistics the Item Analyst reads. Serve it only once prepared."""
-    box.conversation_reader  # noqa: B018
-    box.years  # noqa: B018
-    box.rating_stats  # noqa: B018
-    return box
 
 
 def _same(event: dict[str, Any]) -> dict[str, Any]:

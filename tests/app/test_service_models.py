@@ -49,3 +49,24 @@ def test_the_service_serves_a_trained_artifact_and_swaps_in_a_newer_one(
         assert service.toolbox().artifact == second.name
         after = asyncio.run(service.run(ask)).output["recommendations"]
         assert [r["item_id"] for r in after] == [r["item_id"] for r in before]
+
+
+def test_a_swapped_in_artifact_is_prepared_before_it_is_served(
+    tmp_path: Path, redis_server: EmbeddedRedis
+) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=tmp_path, redis_url=redis_server.url, model_reload_s=0
+    )
+    settings.catalog = "films"
+    save_catalog(load_demo(), tmp_path, "films")
+    store = ts.model_store(settings)
+    with Service(settings) as service:
+        served = service.toolbox()
+        assert "conversation_reader" in vars(served)  # built at start
+        version = ts.save_toolbox(served, store, "films").name
+        watcher = ts.ArtifactWatcher(store, "films", interval_s=1.0)
+        assert watcher.check() == version
+        swapped = service.toolbox()
+        assert swapped is not served and swapped.artifact == version
+        # the first chat turn after the swap finds the reader built
+        assert {"conversation_reader", "years", "rating_stats"} <= set(vars(swapped))

@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a sub-command. User errors print one clear line and exit with status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = ["agentrec", *(sys.argv[1:] if argv is None else argv)]
     try:
         return int(args.handler(args) or 0)
     except AgentrecError as exc:

@@ -196,7 +196,7 @@ def _present(report: Report, args: argparse.Namespace) -> int:
     console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
     console.print(results_table(report))
     if args.json is not None:
-        write_json(report, args.json)
+        write_json(report, args.json, command=getattr(args, "command_line", None))
     if args.plot is not None:
         write_plot(report, args.plot)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,10 +69,17 @@ def check_output_path(path: Path) -> None:
         raise ConfigError(f"cannot write {path}: folder {path.parent} does not exist")
 
 
-def write_json(report: Report, path: Path) -> None:
+def write_json(report: Report, path: Path, command: Sequence[str] | None = None) -> None:
+    """The report as JSON; with `command` (the command line that produced it), also that
+    command and the code it ran (package version, git commit, uncommitted changes)."""
     check_output_path(path)
+    data = report.to_json()
+    if command is not None:
+        from agents.toolbox_store import code_version
+
+        data = {"command": shlex.join(command), "code": code_version(), **data}
     try:
-        path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
 

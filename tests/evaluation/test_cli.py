@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import types
 from pathlib import Path
@@ -44,6 +45,8 @@ def test_eval_macrec_writes_table_json_and_plot(
         assert text in out
     body = json.loads(out_json.read_text())
     assert body["protocol"] == "macrec" and body["split"] == "test" and body["seed"] == 2024
+    assert body["command"] == shlex.join(["agentrec", *argv])  # how to reproduce it
+    assert set(body["code"]) == {"package", "git_commit", "git_dirty"}
     assert set(body["dataset"]) >= {"users", "items", "interactions", "test_cases"}
     assert body["dataset"]["users"] == 60 and body["dataset"]["test_cases"] > 0
     assert list(body["results"]) == ["random", "pop"]

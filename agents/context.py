@@ -84,6 +84,11 @@ class Context:
         }.get(agent, "")
         return specific or self.model
 
+    def uses_llm(self) -> bool:
+        """Whether any agent, or the chat reply, has an LLM brain."""
+        agents = ("Manager", "UserAnalyst", "ItemAnalyst", "Searcher", "Ranker", "Reflector")
+        return any(self.model_for(agent) for agent in (*agents, "Reply"))
+
     @classmethod
     def from_preset(cls, preset: str, **overrides: Any) -> Context:
         """A context from a preset file (a name in configs/, or a path), then `overrides`."""

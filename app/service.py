@@ -58,6 +58,7 @@ from app.schemas import MAX_CHAT_MESSAGES, MAX_PART_CHARS
 from app.streaming import RunEvents, graph_parts, to_plain
 from core.errors import AgentrecError, Unavailable
 from core.settings import Settings
+from graphs.inline import inline_steps
 from graphs.recommend import build_graph
 from memory.agent_memory import StoreMemory, catalog_collection
 from memory.checkpointer import RedisSaver
@@ -676,8 +677,10 @@ class Service:
 
         config: RunnableConfig = {
             "recursion_limit": 4 * context.max_steps + 10,
-            "configurable": {TRACE_SINK: sink},  # no custom stream: steps run inline
+            "configurable": {TRACE_SINK: sink},  # no custom stream: single steps run inline
         }
+        if not context.uses_llm():  # offline agents: a step of several runs inline too
+            config = inline_steps(config)  # (LLM agents of one step overlap their calls)
         try:
             for part in graph.stream(payload, config, context=context, stream_mode="values"):
                 state = part
@@ -935,22 +938,35 @@ class Service:
         return created
 
     def ingest(
-        self, path: str, format: str, columns: str | None = None, name: str | None = None
+        self,
+        path: str,
+        format: str,
+        columns: str | None = None,
+        name: str | None = None,
+        dialogues: str | None = None,
     ) -> dict[str, Any]:
         """Load a dataset from a folder on the server and save it as catalog `name` (the
-        served one by default, which is then swapped in)."""
+        served one by default, which is then swapped in); with `dialogues` (a ReDial-format
+        JSONL file on the server) also their mention statistics, saved with the catalog and
+        given to its toolbox (`agentrec ingest --dialogues`)."""
         from recdata.loaders import load_dataset
+        from tools.dialogue_stats import fit_dialogue_file
 
         name = check_name(name or self.catalog)
+        stats = coverage = None
         try:
             dataset = load_dataset(path, format, columns)
+            if dialogues is not None:
+                stats, coverage = fit_dialogue_file(dialogues, dataset)
         except OSError as error:  # a path the system refuses (too long, unreadable...)
-            raise InvalidInput(f"cannot read {path[:200]!r}: {error.strerror or error}") from None
+            where = str(error.filename or path)[:200]
+            raise InvalidInput(f"cannot read {where!r}: {error.strerror or error}") from None
+        arrays = None if stats is None else stats.to_catalog_arrays(dataset.item_ids)
         with self._catalog_lock:
-            save_catalog(dataset, self.settings.data_dir, name)
+            save_catalog(dataset, self.settings.data_dir, name, dialogues=arrays)
             active = name == self.catalog
             if active:
-                register_toolbox(name, Toolbox.build(dataset).prepare())
+                register_toolbox(name, Toolbox.build(dataset, dialogues=stats).prepare())
                 self._reindex_catalog()
         return {
             "name": name,
@@ -958,6 +974,9 @@ class Service:
             "users": dataset.n_users,
             "interactions": len(dataset.interactions),
             "active": active,
+            "dialogues": None
+            if coverage is None
+            else {**dataclasses.asdict(coverage), "coverage": round(coverage.coverage, 4)},
         }
 
     def _reindex_catalog(self) -> None:

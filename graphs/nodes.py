@@ -230,7 +230,7 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
             intent = parse_intent(state.message, box.dataset)
             update["intent"] = intent
             trace.thought(f"Intent: {intent.model_dump(exclude_defaults=True)}")
-    step = next_step(state, ctx.max_steps, ctx.max_reflections, parallel=_with_llm(ctx))
+    step = next_step(state, ctx.max_steps, ctx.max_reflections, parallel=ctx.uses_llm())
     caller, tracker = _llm(runtime, "Manager")
     if caller is not None and step != (FINISH,):
         summary = {
@@ -252,11 +252,6 @@ def manager(state: State, runtime: Runtime[Context]) -> Command[AgentNode | Lite
         return Command(goto="__end__", update=update)
     trace.emit("action", tool="route", args={"next": list(step)})
     return Command(goto=cast(list[AgentNode], list(step)), update=update)
-
-
-def _with_llm(ctx: Context) -> bool:
-    """Whether any agent (or the chat reply) has an LLM brain under `ctx`."""
-    return any(ctx.model_for(agent) for agent in (*AGENT_NAMES, "Reply"))
 
 
 def _run_ends() -> dict[str, Any]:

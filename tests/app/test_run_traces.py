@@ -278,3 +278,24 @@ def test_a_json_run_collects_the_same_agent_events_as_a_streamed_one(service: Se
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
         assert (events[0]["type"], events[-1]["type"]) == ("run_started", "run_finished")
     assert blocking[-1]["output"]["recommendations"] == live[-1]["output"]["recommendations"]
+
+
+def test_a_json_run_runs_its_parallel_step_without_starting_a_thread(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recommend run's first step has two agents (the User Analyst and the Searcher):
+    a JSON run runs both in the calling thread (`graphs.inline`), a pool thread per run
+    cost more CPU than the agents' own work."""
+    started: list[str] = []
+    original = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        started.append(self.name)
+        original(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    result = service.run_blocking(RunRequest(user_id=DEMO_USER_ID, count=4))
+    agents = {e.get("agent") for e in result.events}
+    assert {"UserAnalyst", "Searcher"} <= agents
+    assert started == [], started
+    assert len(result.output["recommendations"]) == 4

@@ -5,6 +5,8 @@ prompt as data, and a failing LLM degrades the answer instead of failing it."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from agents.context import Context
 from agents.llm_brains import clear_model_cache
 from app.main import create_app
-from app.service import Service
+from app.service import RunRequest, Service
 from core.settings import Settings
 from memory.redis_server import EmbeddedRedis
 from recdata.demo import DEMO_USER_ID
@@ -93,3 +95,43 @@ def test_a_failing_llm_degrades_the_answer(service: Service, fake_llm: FakeOpenA
     assert len(body["items"]) == 5
     assert set(body["degraded"]) == LLM_AGENTS
     assert all(i["item_id"] and i["title"] for i in body["items"])
+
+
+def test_a_json_run_asks_the_llms_of_one_step_at_the_same_time(
+    tmp_path: Path, redis_server: EmbeddedRedis, fake_llm: FakeOpenAIServer
+) -> None:
+    """With LLM brains a chat's User Analyst and Searcher share a step and their calls
+    overlap (one round trip), while offline a JSON run runs a step's agents one after the
+    other in its own thread."""
+    answer = answer_by_schema(
+        {"ProfileDraft": {"summary": "Likes films.", "affinities": []}}, default={"items": []}
+    )
+    lock = threading.Lock()
+    in_flight = [0]
+    most = [0]
+
+    def respond(request: Any) -> Reply:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.3)  # long enough for a concurrent call to arrive meanwhile
+        with lock:
+            in_flight[0] -= 1
+        return answer(request)
+
+    fake_llm.responder = respond
+    model = "openai:fake-model"
+    context = Context(
+        user_analyst_model=model,
+        searcher_model=model,
+        base_url=fake_llm.base_url,
+        llm_timeout_s=5.0,
+        llm_max_retries=0,
+    )
+    settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=redis_server.url)  # type: ignore[call-arg]
+    with Service(settings, context=context) as svc:
+        ask = RunRequest(task="chat", user_id=DEMO_USER_ID, message="a comedy like Shrek")
+        result = svc.run_blocking(ask)
+    assert result.output["recommendations"]
+    assert len(fake_llm.chat_requests()) >= 2
+    assert most[0] == 2

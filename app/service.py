@@ -469,7 +469,9 @@ class Service:
         return RedisSaver(self.redis.client(decode_responses=False), serde=checkpoint_serde())
 
     # -- runs ----------------------------------------------------------------------------
-    def _check(self, request: RunRequest) -> InputState:
+    def check_request(self, request: RunRequest) -> InputState:
+        """The graph input of `request`, or `InvalidInput` (a 4xx) for what the catalog
+        cannot answer (an unknown item, no known candidate, an empty chat message)."""
         box = self.toolbox()
         index = box.dataset.item_index
         if request.task in ("rate", "explain") and request.item_id not in index:
@@ -604,7 +606,7 @@ class Service:
         """Check a run's input (raises `InvalidInput`); its context, numbering and
         `run_started` event."""
         run_id = request.run_id = request.run_id or uuid.uuid4().hex
-        payload = self._check(request)
+        payload = self.check_request(request)
         context = self.context(request.context)
         events = RunEvents(run_id)
         started = events.make(
@@ -769,7 +771,7 @@ class Service:
             context_strings=context or {},
             run_id=run_id,
         )
-        self._check(request)  # bad input is refused before the session is claimed
+        self.check_request(request)  # bad input is refused before the session is claimed
         busy = await asyncio.to_thread(self._claim_session, session_id, run_id)
         if busy is not None:
             raise SessionBusy(session_id, busy)

@@ -241,7 +241,7 @@ async def chat_completions(
         run_id=uuid.uuid4().hex,
     )
     with service_errors():
-        service._check(run_request)  # bad input is a 4xx, before the 200
+        service.check_request(run_request)  # bad input is a 4xx, before the 200
         service.context(run_request.context)
     present = presenter(service.toolbox())
     if body.stream:

@@ -174,7 +174,7 @@ async def recommend_stream(
     after = parse_last_event_id(last_event_id)
     run_request = _run_request(service, body)
     with service_errors():
-        service._check(run_request)  # bad input is a 4xx, before the 200
+        service.check_request(run_request)  # bad input is a 4xx, before the 200
     present = presenter(service.toolbox(), body.fields, body.fallback)
 
     async def start(run_id: str) -> Response:

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from core.errors import ConfigError, DataError
 from tools.base import TrainSet
-from tools.default import DefaultRecommender, Variant, _Fitted
+from tools.default import DefaultRecommender, LowRank, Variant, _Fitted
 from tools.embeddings import HashedNgramEmbeddings, ItemContentIndex
 
 FORMAT_VERSION = 1
@@ -139,7 +139,11 @@ def load_arrays(folder: Path, manifest: Meta, mmap: bool = True) -> Arrays:
 
 
 def matrix_to_arrays(prefix: str, matrix: Any) -> tuple[Meta, Arrays]:
-    """A dense array as one array, a sparse matrix as its CSR data, indices and indptr."""
+    """A dense array as one array, a sparse matrix as its CSR data, indices and indptr, a
+    low-rank one as its two factors."""
+    if isinstance(matrix, LowRank):
+        arrays = {f"{prefix}.left": matrix.left, f"{prefix}.right": matrix.right}
+        return {"format": "lowrank", "shape": list(matrix.shape)}, arrays
     if sp.issparse(matrix):
         csr = sp.csr_matrix(matrix)
         arrays = {
@@ -158,6 +162,8 @@ def matrix_from_arrays(prefix: str, meta: Meta, arrays: Arrays) -> Any:
     if meta["format"] == "csr":
         parts = (arrays[f"{prefix}.data"], arrays[f"{prefix}.indices"], arrays[f"{prefix}.indptr"])
         return sp.csr_matrix(parts, shape=tuple(meta["shape"]))
+    if meta["format"] == "lowrank":
+        return LowRank(arrays[f"{prefix}.left"], arrays[f"{prefix}.right"])
     return arrays[prefix]
 
 

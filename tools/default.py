@@ -5,7 +5,9 @@ signal they ignore. This model scores every item as a weighted sum of per-user z
 component scores:
 
 - `cf`: item-to-item collaborative filtering on the whole history (dense EASE up to
-  `dense_max_items` items, a top-k pruned cosine item-kNN above).
+  `dense_max_items` items; above, a low-rank item-item model from iALS item factors Y
+  (the `implicit` package): M = Y (Y'Y + lam I)^-1 Y', i.e. a history's weights are folded
+  in as a ridge regression on the item factors, then scored against every item).
 - `cf_recent`: the same item-item model applied to a recency-weighted history (weight
   exp(-k / h) for the item k steps from the end).
 - `transition`: item-to-item transition counts (a -> b when b follows a within `gap`
@@ -40,13 +42,14 @@ Complexity (n items, N interactions, L history length, V validation cases, k nei
 - dense EASE: O(n^2) memory, O(n^3) time per regularisation value;
 - sequential: O(N window^2) for S'S plus O(n^3) per regularisation value, O(n^2) memory;
   dense variants are capped at `dense_budget / n^3` per fit (n = 8,000: 3);
-- sparse item-kNN (n > `dense_max_items`): O(sum_u L_u^2) for the co-occurrences (item
-  blocks), O(n k) memory; transitions: O(N gap); trending: O(N log N) once;
+- iALS (n > `dense_max_items`, f factors, I iterations): O(I (N f^2 + (n + users) f^3))
+  time, O((n + users) f) memory, once per fit, O(f^3) per lambda; transitions: O(N gap);
+  trending: O(N log N) once;
 - tuning: O(variants V n) to score, O(shortlisted V P) memory for the blend table (P: pool of
   candidate items per case, all items when small);
-- query: O(L n) dense, O(L k + n) sparse, plus O(window + n) for trending.
-Measured (2 cores): MovieLens 100K fit ~25 s; 100k items / 1M interactions fit ~150 s and
-p50 ~2.5 ms per top-50 query (benchmarks/scale.py).
+- query: O(L n) dense, O(L f + n f) iALS, plus O(window + n) for trending.
+Measured (2 cores): MovieLens 100K fit ~25 s; 100k items / 1M interactions: see
+benchmarks/results/scale.json (benchmarks/scale.py).
 """
 
 from __future__ import annotations
@@ -118,6 +121,69 @@ def ease_from_gram(gram: np.ndarray, lam: float) -> np.ndarray:
     b = -p / np.diag(p)[None, :]
     b[np.diag_indices_from(b)] = 0.0
     return b.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LowRank:
+    """An n x n item-item matrix held as `left @ right.T` (n x f each), never materialised."""
+
+    left: np.ndarray
+    right: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.left.shape[0], self.right.shape[0])
+
+    def apply(self, weights: sp.csr_matrix) -> np.ndarray:
+        """`weights @ matrix` for a (B, n) sparse weight matrix: O(nnz f + B n f)."""
+        folded = np.asarray(weights @ self.left, dtype=np.float32)
+        out = np.empty((folded.shape[0], self.right.shape[0]), dtype=np.float32)
+        for b, vector in enumerate(folded):  # row by row: a row scores alike in any batch
+            np.matmul(self.right, vector, out=out[b])
+        return out
+
+    def entries(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """`matrix[rows][:, cols]`, each entry summed the same way whatever the shapes."""
+        products = self.left[rows][:, None, :] * self.right[cols][None, :, :]
+        return np.asarray(products.sum(axis=2), dtype=np.float32)
+
+
+def ials_item_factors(
+    binary: sp.csr_matrix,
+    factors: int,
+    regularization: float,
+    alpha: float,
+    iterations: int,
+    seed: int,
+) -> np.ndarray:
+    """Item factors (n x f, float32) of implicit-feedback ALS (Hu, Koren and Volinsky 2008;
+    the `implicit` package's CPU solver) on the binarised user x item matrix."""
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    model = AlternatingLeastSquares(
+        factors=factors,
+        regularization=regularization,
+        alpha=alpha,
+        iterations=iterations,
+        random_state=seed,
+        calculate_training_loss=False,
+    )
+    # implicit runs its own threads and asks for single-threaded BLAS underneath them
+    with threadpool_limits(1, "blas"):
+        model.fit(sp.csr_matrix(binary, dtype=np.float32), show_progress=False)
+    return np.ascontiguousarray(model.item_factors, dtype=np.float32)
+
+
+def ridge_fold_in(item_factors: np.ndarray, lam_factor: float) -> LowRank:
+    """M = Y (Y'Y + lam I)^-1 Y' with lam = lam_factor * mean diag(Y'Y): a history h scores
+    h M, its least-squares user vector (ridge, on the item factors) against every item."""
+    y = item_factors.astype(np.float64)
+    gram = y.T @ y
+    lam = lam_factor * max(float(np.mean(np.diag(gram))), 1e-9)
+    gram[np.diag_indices_from(gram)] += lam
+    left = np.linalg.solve(gram, y.T).T  # Y (Y'Y + lam I)^-1, the matrix being symmetric
+    return LowRank(np.ascontiguousarray(left, dtype=np.float32), item_factors)
 
 
 def knn_matrix(
@@ -352,17 +418,20 @@ class _Fitted:
     # the last sequential S'S, S'Y (variants are ordered so that lambdas of one state follow)
     _sequential_parts: tuple[Any, np.ndarray, np.ndarray] | None = None
     _gram: np.ndarray | None = None  # X'X for dense EASE
+    _ials: np.ndarray | None = None  # iALS item factors for the low-rank cf
+    ials: dict[str, Any] = field(default_factory=dict)  # iALS parameters (sparse only)
     queries: _QueryMemo = field(default_factory=_QueryMemo, repr=False)
 
     def release_caches(self) -> None:
         """Drop the intermediate Gram matrices (O(n^2) each) once no model needs them."""
         self._sequential_parts = None
         self._gram = None
+        self._ials = None
 
     def matrix_key(self, variant: Variant) -> tuple[str, Any] | None:
         """Which cached matrix a variant scores with (None: no matrix)."""
         if variant.family in ("cf", "cf_recent"):
-            return ("cf", variant.get("lam") if self.dense else 0.0)
+            return ("cf", variant.get("lam"))
         if variant.family == "transition":
             return ("transition", _transition_key(variant))
         if variant.family == "sequential":
@@ -376,28 +445,40 @@ class _Fitted:
         self.sequential = {k: v for k, v in self.sequential.items() if ("sequential", k) in keys}
 
     @classmethod
-    def build(cls, train: TrainSet, dense: bool, knn_neighbors: int) -> _Fitted:
+    def build(
+        cls,
+        train: TrainSet,
+        dense: bool,
+        knn_neighbors: int,
+        ials: dict[str, Any] | None = None,
+    ) -> _Fitted:
         order = np.argsort(train.timestamps, kind="stable")
         return cls(
             train=train,
             dense=dense,
             knn_neighbors=knn_neighbors,
+            ials=dict(ials or {}),
             popularity=train.item_popularity.astype(np.float32),
             time_sorted=train.timestamps[order],
             items_by_time=train.items[order],
         )
 
     def cf_matrix(self, lam: float) -> Any:
-        key = lam if self.dense else 0.0
-        if key not in self.cf:
+        """Dense EASE with l2 `lam`, or (sparse) the iALS low-rank model with fold-in
+        lambda factor `lam`; lam 0 in sparse mode is a pruned item-kNN (older artifacts)."""
+        if lam not in self.cf:
             binary = self.train.binary_matrix
             if self.dense:
                 if self._gram is None:
                     self._gram = (binary.T @ binary).toarray().astype(np.float64)
-                self.cf[key] = ease_from_gram(self._gram, lam)
+                self.cf[lam] = ease_from_gram(self._gram, lam)
+            elif lam == 0.0:
+                self.cf[lam] = knn_matrix(binary, self.knn_neighbors)
             else:
-                self.cf[key] = knn_matrix(binary, self.knn_neighbors)
-        return self.cf[key]
+                if self._ials is None:
+                    self._ials = ials_item_factors(binary, **self.ials)
+                self.cf[lam] = ridge_fold_in(self._ials, lam)
+        return self.cf[lam]
 
     def transition(self, variant: Variant) -> sp.csr_matrix:
         key = _transition_key(variant)
@@ -489,6 +570,22 @@ def _query_weights(variant: Variant, histories: Sequence[History], n: int) -> sp
     return _history_weights(histories, n, half, max(1, math.ceil(4 * half)), ties)
 
 
+def _apply(weights: sp.csr_matrix, matrix: Any) -> np.ndarray:
+    """(B, n) scores: history weights times an item-item matrix of any kind."""
+    if isinstance(matrix, LowRank):
+        return matrix.apply(weights)
+    return _as_dense(weights @ matrix)
+
+
+def _entries(matrix: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """`matrix[rows][:, cols]` as a dense float32 array, for any kind of item-item matrix."""
+    if isinstance(matrix, LowRank):
+        return matrix.entries(rows, cols)
+    if sp.issparse(matrix):
+        return _as_dense(matrix[rows][:, cols])
+    return np.asarray(matrix[np.ix_(rows, cols)], dtype=np.float32)
+
+
 def _item_matrix(fitted: _Fitted, variant: Variant) -> Any:
     if variant.family == "transition":
         return fitted.transition(variant)
@@ -502,7 +599,7 @@ def raw_scores(fitted: _Fitted, variant: Variant, histories: Sequence[History]) 
     n = fitted.train.n_items
     fam = variant.family
     if fam in ITEM_ITEM_KINDS:
-        return _as_dense(_query_weights(variant, histories, n) @ _item_matrix(fitted, variant))
+        return _apply(_query_weights(variant, histories, n), _item_matrix(fitted, variant))
     if fam == "trending":
         window = int(variant.get("window"))
         ends = np.searchsorted(fitted.time_sorted, _last_times(histories), side="right")
@@ -526,7 +623,7 @@ def _one_query(fitted: _Fitted, variant: Variant, history: History) -> tuple[Any
         return found
     if variant.family in ITEM_ITEM_KINDS:
         weights = _query_weights(variant, [history], fitted.train.n_items)
-        row = _as_dense(weights @ _item_matrix(fitted, variant))[0]
+        row = _apply(weights, _item_matrix(fitted, variant))[0]
     else:
         weights, row = None, raw_scores(fitted, variant, [history])[0]
     row.flags.writeable = False
@@ -575,6 +672,11 @@ class DefaultRecommender(Recommender):
         sequential_window: int = 50,
         dense_budget: float = 2e12,
         knn_neighbors: int = 100,
+        ials_factors: int = 128,
+        ials_iterations: int = 15,
+        ials_regularization: float = 0.01,
+        ials_alpha: float = 1.0,
+        ials_lambda_factors: Sequence[float] = (0.1, 0.3, 1.0),
         tune: bool = True,
         tune_users: int = 2000,
         tune_holdout: int = 2,
@@ -600,6 +702,11 @@ class DefaultRecommender(Recommender):
         self.sequential_window = sequential_window
         self.dense_budget = dense_budget
         self.knn_neighbors = knn_neighbors
+        self.ials_factors = ials_factors
+        self.ials_iterations = ials_iterations
+        self.ials_regularization = ials_regularization
+        self.ials_alpha = ials_alpha
+        self.ials_lambda_factors = tuple(float(x) for x in ials_lambda_factors)
         self.tune = tune
         self.tune_users = tune_users
         self.tune_holdout = tune_holdout
@@ -636,7 +743,10 @@ class DefaultRecommender(Recommender):
         solves = max(2, int(self.dense_budget / float(train.n_items) ** 3))
         n_lams = min(len(self.ease_lambda_factors), max(1, solves // 3))
         factors = _middle_first(self.ease_lambda_factors)[:n_lams]
-        lams = tuple(round(c * mean_pop, 1) for c in factors) if dense else (0.0,)
+        if dense:
+            lams = tuple(round(c * mean_pop, 1) for c in factors)
+        else:
+            lams = tuple(_middle_first(self.ials_lambda_factors))
         sequential = [
             _variant("sequential", half=h, window=self._sequential_window(h), lam=f, ties=t)
             for h in _middle_first(self.sequential_halves)
@@ -677,7 +787,7 @@ class DefaultRecommender(Recommender):
         lam = (
             round(self.ease_lambda_factors[len(self.ease_lambda_factors) // 2] * mean_pop, 1)
             if dense
-            else 0.0
+            else self.ials_lambda_factors[len(self.ials_lambda_factors) // 2]
         )
         weights = self.weights or {"cf": 1.0, "cf_recent": 0.5, "transition": 0.5, "trending": 0.3}
         mid_half = self.recent_halves[len(self.recent_halves) // 2]
@@ -721,17 +831,26 @@ class DefaultRecommender(Recommender):
         self._blend = {f: vw for f, vw in blend.items() if vw[1] > 0}
         if not self._blend:
             self._blend = {"popularity": (_variant("popularity"), 1.0)}
-        self._fitted = _Fitted.build(train, dense, self.knn_neighbors)
+        self._fitted = _Fitted.build(train, dense, self.knn_neighbors, self._ials_params())
         for variant, _ in self._blend.values():  # build matrices now, not on first query
             if variant.family in ITEM_ITEM_KINDS:
                 _item_matrix(self._fitted, variant)
         self._fitted.release_caches()
         self.chosen_ = {
-            "method": "ease" if dense else "sparse_knn",
+            "method": "ease" if dense else "ials",
             "weights": {f: w for f, (_, w) in self._blend.items()},
             "variants": {f: dict(v.params) for f, (v, _) in self._blend.items()},
         }
         return self
+
+    def _ials_params(self) -> dict[str, Any]:
+        return {
+            "factors": self.ials_factors,
+            "regularization": self.ials_regularization,
+            "alpha": self.ials_alpha,
+            "iterations": self.ials_iterations,
+            "seed": self.seed,
+        }
 
     def _tune(self, train: TrainSet, dense: bool) -> tuple[dict[str, tuple[Variant, float]], dict]:
         inner, users, target_rows = inner_split(train, self.tune_holdout)
@@ -757,7 +876,7 @@ class DefaultRecommender(Recommender):
             return self._default_blend(train, dense), {}
         negatives = sample_unseen(train, users, self.sampled_negatives, self.seed)
         sampled_weight = self.sampled_weight if negatives.shape[1] else 0.0
-        fitted = _Fitted.build(inner, dense, self.knn_neighbors)
+        fitted = _Fitted.build(inner, dense, self.knn_neighbors, self._ials_params())
         candidates = self.candidate_variants(inner, dense)
         # stage 1: every variant alone (exact full ranking), keeping a shortlist per family
         solo: dict[Variant, float] = {}
@@ -843,8 +962,7 @@ class DefaultRecommender(Recommender):
                 continue
             x = _query_weights(variant, [history], n)
             src, w = x.indices, x.data
-            col = _item_matrix(fitted, variant)[src, item]
-            col = _as_dense(col).ravel() if sp.issparse(col) else np.asarray(col).ravel()
+            col = _entries(_item_matrix(fitted, variant), src, np.asarray([item])).ravel()
             for s, ws, c in zip(src.tolist(), w.tolist(), col.tolist(), strict=True):
                 value = weight * ws * c / std
                 if value != 0.0:
@@ -882,10 +1000,7 @@ class DefaultRecommender(Recommender):
             if std <= 0:
                 continue
             src = x.indices.astype(np.int64)
-            if sp.issparse(matrix):
-                cols = _as_dense(matrix[src][:, targets])
-            else:
-                cols = np.asarray(matrix[np.ix_(src, targets)])
+            cols = _entries(matrix, src, targets)
             # the same float64 operations, in the same order, as explain's weight * ws * c / std
             ws = x.data.astype(np.float64)[:, None]
             values.append(weight * ws * cols.astype(np.float64) / std)

@@ -35,7 +35,7 @@ from recdata.demo import load_demo
 from recdata.store import save_catalog
 from tools import artifacts
 from tools.base import History
-from tools.default import DefaultRecommender
+from tools.default import DefaultRecommender, LowRank
 
 
 @pytest.fixture(scope="module")
@@ -160,12 +160,13 @@ def test_dialogue_statistics_are_saved_and_memory_mapped_too(
 
 
 def test_the_sparse_model_round_trips_too(demo: Dataset, tmp_path: Path) -> None:
-    params = {"dense_max_items": 100, "knn_neighbors": 20, "tune_users": 100}
+    params = {"dense_max_items": 100, "ials_factors": 16, "tune_users": 100}
     fitted = ts.fit_toolbox(demo, model_params=params)
-    assert _model(fitted).chosen_["method"] == "sparse_knn"
+    assert _model(fitted).chosen_["method"] == "ials"
     loaded = ts.load_toolbox(ts.save_toolbox(fitted, tmp_path, "demo"), demo)
-    (knn,) = _state(loaded).cf.values()
-    assert sp.issparse(knn) and _mapped(knn.data) and _mapped(knn.indices)
+    (low_rank,) = _state(loaded).cf.values()
+    assert isinstance(low_rank, LowRank)
+    assert _mapped(low_rank.left) and _mapped(low_rank.right)
     _assert_same_answers(fitted, loaded)
 
 

@@ -141,11 +141,11 @@ def test_empty_history_falls_back_on_popularity() -> None:
     assert [popularity[i] for i in ranked] == sorted(popularity, reverse=True)
 
 
-def test_switches_to_sparse_item_knn_above_the_size_threshold() -> None:
+def test_switches_to_ials_above_the_size_threshold() -> None:
     train = _trainset(_interactions(_pair_sequences(150, seed=7)))
     sparse = DefaultRecommender(dense_max_items=N_ITEMS - 1).fit(train)
     dense = DefaultRecommender(dense_max_items=N_ITEMS).fit(train)
-    assert sparse.chosen_["method"] == "sparse_knn"
+    assert sparse.chosen_["method"] == "ials"
     assert dense.chosen_["method"] == "ease"
     history = History(np.array([8, 9, 20]))
     assert sparse.recommend(history, k=1, exclude=history.items)[0][0] == 21

@@ -18,6 +18,13 @@ its content index rebuilt in process.
 
 `load_or_build_toolbox` is what the service calls at start-up, and `ArtifactWatcher` swaps
 in a newer artifact while serving (hot swap).
+
+Dialogue statistics: a catalog ingested with dialogues (`agentrec ingest --dialogues`) keeps
+them beside it (`recdata.store`). Whatever loads the catalog to serve or train gives them to
+the toolbox (`catalog_dialogues`): a fit (`fit_toolbox`, so `agentrec train` saves them in
+the artifact), a loaded artifact and a hot-swapped one; the catalog's copy wins over an
+artifact's (it is what the deployment ingested last), an artifact's is kept when the
+catalog has none.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,10 +52,11 @@ from agents.toolbox import Toolbox, get_toolbox, replace_toolbox
 from core.errors import ConfigError, DataError
 from core.settings import Settings
 from recdata.dataset import Dataset, Interactions
-from recdata.store import check_name, has_catalog, load_catalog
+from recdata.store import check_name, has_catalog, load_catalog, load_catalog_dialogues
 from tools import artifacts
 from tools.base import TrainSet
 from tools.candidates import catalog_index
+from tools.dialogue_stats import DialogueStats
 from tools.embeddings import ItemContentIndex
 
 log = logging.getLogger("agentrec.models")
@@ -162,16 +170,39 @@ def fit_toolbox(
     dataset: Dataset,
     feedback: Sequence[FeedbackRow] = (),
     model_params: dict[str, Any] | None = None,
+    dialogues: DialogueStats | None = None,
 ) -> Toolbox:
     """Fit the default model (on the catalog's interactions plus `feedback`) and index the
     catalog: `Toolbox.build` with feedback. The toolbox's `train` (users' histories) stays
-    the catalog's interactions; only the model learns from the feedback."""
+    the catalog's interactions; only the model learns from the feedback. `dialogues`: the
+    catalog's dialogue statistics (`catalog_dialogues`), kept by the toolbox."""
     from tools import registry
 
     train = TrainSet.from_interactions(dataset.interactions, dataset.n_users, dataset.n_items)
     model_train = model_trainset(dataset, feedback) if feedback else train
     model = registry.create("default", **(model_params or {})).fit(model_train)
-    return Toolbox.build(dataset, model=model, train=train)
+    return Toolbox.build(dataset, model=model, train=train, dialogues=dialogues)
+
+
+def catalog_dialogues(data_dir: Path, catalog: str, dataset: Dataset) -> DialogueStats | None:
+    """The dialogue statistics ingested with `catalog` (None: it has none), for `dataset`
+    (the catalog as loaded: rows follow its items by id)."""
+    arrays = load_catalog_dialogues(data_dir, catalog)
+    if arrays is None:
+        return None
+    try:
+        return DialogueStats.for_catalog(arrays, dataset)
+    except (KeyError, ValueError) as error:
+        raise DataError(
+            Path(data_dir) / "catalogs" / catalog, f"malformed dialogue statistics: {error}"
+        ) from error
+
+
+def with_catalog_dialogues(box: Toolbox, data_dir: Path, catalog: str) -> Toolbox:
+    """`box` with the dialogue statistics of `catalog` when it has some (they win over the
+    artifact's), else `box` itself."""
+    stats = catalog_dialogues(data_dir, catalog, box.dataset)
+    return box if stats is None else replace(box, dialogues=stats)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,6 +477,7 @@ def load_or_build_toolbox(settings: Settings, catalog: str | None = None) -> Too
     With 'require' and no usable artifact: `ConfigError`. Register it with
     `register_toolbox(catalog, box)`."""
     catalog = check_name(catalog or settings.catalog)
+    data_dir = Path(settings.data_dir)
     started = time.perf_counter()
     with gc_paused():
         dataset = load_catalog_dataset(settings, catalog)
@@ -464,7 +496,7 @@ def load_or_build_toolbox(settings: Settings, catalog: str | None = None) -> Too
             log.warning("catalog %r: model artifact skipped: %s", catalog, reason)
         while folder is not None:
             try:
-                box = load_toolbox(folder, dataset)
+                box = with_catalog_dialogues(load_toolbox(folder, dataset), data_dir, catalog)
             except (DataError, OSError) as error:  # damaged: try the next older one
                 log.error("catalog %r: model artifact %s not loaded: %s", catalog, folder, error)
                 skipped.append(f"{folder.name} could not be loaded")
@@ -496,7 +528,7 @@ def load_or_build_toolbox(settings: Settings, catalog: str | None = None) -> Too
     if catalog == "demo" and not has_catalog(settings.data_dir, catalog):
         box = get_toolbox("demo")  # the bundled demo, fitted once per process
     else:
-        box = fit_toolbox(dataset)
+        box = fit_toolbox(dataset, dialogues=catalog_dialogues(data_dir, catalog, dataset))
     log.info("catalog %r: models fitted in %.1f s", catalog, time.perf_counter() - started)
     return box
 
@@ -518,10 +550,14 @@ class ArtifactWatcher:
     the last reference goes.
     """
 
-    def __init__(self, store: Path, catalog: str, interval_s: float = 30.0) -> None:
+    def __init__(
+        self, store: Path, catalog: str, interval_s: float = 30.0, data_dir: Path | None = None
+    ) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.store = Path(store)
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        """Where the catalog's dialogue statistics are read from (None: not read)."""
         self.catalog = check_name(catalog)
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -530,7 +566,12 @@ class ArtifactWatcher:
 
     @classmethod
     def from_settings(cls, settings: Settings, catalog: str | None = None) -> ArtifactWatcher:
-        return cls(model_store(settings), catalog or settings.catalog, settings.model_reload_s)
+        return cls(
+            model_store(settings),
+            catalog or settings.catalog,
+            settings.model_reload_s,
+            settings.data_dir,
+        )
 
     def check(self) -> str | None:
         """One look: the version swapped in, or None."""
@@ -541,7 +582,10 @@ class ArtifactWatcher:
         if current.artifact is not None and folder.name < current.artifact:
             return None
         try:
-            box = load_toolbox(folder, current.dataset).prepare()  # served only once prepared
+            box = load_toolbox(folder, current.dataset)
+            if self.data_dir is not None:
+                box = with_catalog_dialogues(box, self.data_dir, self.catalog)
+            box.prepare()  # served only once prepared
         except (ConfigError, DataError, OSError) as error:
             self._failed.add(folder.name)
             log.error("catalog %r: model artifact %s not loaded: %s", self.catalog, folder, error)

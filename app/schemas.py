@@ -374,6 +374,22 @@ class IngestRequest(_Body):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$",
         description="Catalog name (default: the served catalog, which is then replaced).",
     )
+    dialogues: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="A file on the server: ReDial-format dialogues (JSONL) whose movie "
+        "mentions are mapped to the catalog; their mention and co-mention counts are saved "
+        "with it and used by chats.",
+    )
+
+
+class DialoguesIngested(_Out):
+    dialogues: int
+    mentions: int = Field(description="Movie mentions (each movie once per dialogue).")
+    mapped: int = Field(description="Mentions mapped to a catalog item.")
+    coverage: float = Field(description="mapped / mentions.")
+    items: int = Field(description="Distinct catalog items mentioned.")
 
 
 class IngestOut(_Out):
@@ -382,6 +398,9 @@ class IngestOut(_Out):
     users: int
     interactions: int
     active: bool
+    dialogues: DialoguesIngested | None = Field(
+        default=None, description="What the dialogue file gave (null: none given)."
+    )
 
 
 class CancelOut(_Out):

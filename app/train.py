@@ -198,10 +198,16 @@ def run(args: argparse.Namespace) -> int:
             f"({log.positive:,} positive, {log.removed:,} rows withdrawn); "
             f"{len(feedback):,} feedback interactions in all"
         )
+    dialogues = ts.catalog_dialogues(settings.data_dir, catalog, dataset)
+    if dialogues is not None:
+        console.print(
+            f"dialogue statistics: {dialogues.n_dialogues:,} dialogues, "
+            f"{int((dialogues.mentions > 0).sum()):,} items mentioned (kept in the artifact)"
+        )
     rows = len(dataset.interactions) + len(feedback)
     with steps.step(f"Fitting the default model on {rows:,} interactions (self-tuning)"):
         started = time.perf_counter()
-        box = ts.fit_toolbox(dataset, feedback)
+        box = ts.fit_toolbox(dataset, feedback, dialogues=dialogues)
         fit_s = time.perf_counter() - started
     with steps.step("Writing the artifact"):
         folder = ts.save_toolbox(box, store, catalog, feedback=feedback, events=events, fit_s=fit_s)

@@ -133,19 +133,29 @@ def _dialogue(record: Any) -> Dialogue:
 def read_dialogues(path: str | Path) -> Iterator[Dialogue]:
     """The dialogues of a ReDial JSONL file, in file order (blank lines are skipped)."""
     path = Path(path).expanduser()
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte...
+        raise DataError(str(path)[:200], f"not a usable path: {exc}") from None
+    if not found:
         raise DataError(path, "no such file (expected ReDial dialogues, one JSON per line)")
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield _dialogue(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(path, f"not JSON ({exc.msg})", number) from None
-            except (KeyError, TypeError, ValueError) as exc:
-                problem = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
-                raise DataError(path, f"not a ReDial dialogue: {problem}", number) from None
+    number = 0
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield _dialogue(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DataError(path, f"not JSON ({exc.msg})", number) from None
+                except (KeyError, TypeError, ValueError) as exc:
+                    problem = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+                    raise DataError(path, f"not a ReDial dialogue: {problem}", number) from None
+    except UnicodeDecodeError:
+        raise DataError(path, "not UTF-8 text (expected ReDial JSONL)", number + 1) from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
 def load_dialogues(path: str | Path) -> list[Dialogue]:

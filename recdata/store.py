@@ -2,8 +2,11 @@
 
 A catalog is written by `agentrec ingest` (or `POST /v1/admin/ingest`) and by item upserts,
 as plain files (no pickle): `items.jsonl`, `users.jsonl`, `interactions.npz` and
-`meta.json`. Writes go to a temporary folder that replaces the old one in one rename, so
-a reader never sees half a catalog.
+`meta.json`, and `dialogues.npz` when dialogues were ingested with it (plain numpy arrays
+of `tools.dialogue_stats.DialogueStats.to_catalog_arrays`: what logged conversations say
+about the catalog's items, with the item id of each row). Writes go to a temporary folder
+that replaces the old one in one rename, so a reader never sees half a catalog; a write
+without new dialogue arrays keeps the old ones (an upserted item does not lose them).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -21,6 +25,9 @@ from core.errors import ConfigError, DataError
 from recdata.dataset import Dataset, Interactions, Item, User
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+DIALOGUES_FILE: Final = "dialogues.npz"
+KEEP: Final = "keep"
+"""`save_catalog(..., dialogues=KEEP)`: keep the dialogue arrays the catalog has."""
 
 
 def check_name(name: str) -> str:
@@ -40,8 +47,15 @@ def has_catalog(data_dir: Path, name: str) -> bool:
     return (catalog_dir(data_dir, name) / "meta.json").is_file()
 
 
-def save_catalog(dataset: Dataset, data_dir: Path, name: str) -> Path:
-    """Write `dataset` as catalog `name` (replacing it atomically); returns its folder."""
+def save_catalog(
+    dataset: Dataset,
+    data_dir: Path,
+    name: str,
+    dialogues: Mapping[str, np.ndarray] | Literal["keep"] | None = KEEP,
+) -> Path:
+    """Write `dataset` as catalog `name` (replacing it atomically); returns its folder.
+    `dialogues`: the dialogue arrays to save with it, None for none, `KEEP` (default) for
+    those the catalog already has."""
     target = catalog_dir(data_dir, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
@@ -77,6 +91,11 @@ def save_catalog(dataset: Dataset, data_dir: Path, name: str) -> Path:
             "has_ratings": inter.has_ratings,
             "has_timestamps": inter.has_timestamps,
         }
+        if dialogues == KEEP:
+            if (target / DIALOGUES_FILE).is_file():
+                shutil.copyfile(target / DIALOGUES_FILE, work / DIALOGUES_FILE)
+        elif dialogues is not None:
+            np.savez(work / DIALOGUES_FILE, allow_pickle=False, **dialogues)
         (work / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         old = target.with_name(f".{name}-old")
         if old.exists():
@@ -122,6 +141,18 @@ def load_catalog(data_dir: Path, name: str) -> Dataset:
     except (OSError, KeyError, ValueError) as error:
         raise DataError(folder, f"unreadable catalog: {error}") from error
     return Dataset(str(meta["name"]), items, users, interactions)
+
+
+def load_catalog_dialogues(data_dir: Path, name: str) -> dict[str, np.ndarray] | None:
+    """The dialogue arrays saved with catalog `name` (None: it has none)."""
+    path = catalog_dir(data_dir, name) / DIALOGUES_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return {key: arrays[key] for key in arrays.files}
+    except (OSError, ValueError) as error:
+        raise DataError(path, f"unreadable dialogue statistics: {error}") from error
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

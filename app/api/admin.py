@@ -114,5 +114,7 @@ async def ingest(
     body: IngestRequest, request: Request, _: Annotated[Principal, Depends(require_admin)]
 ) -> IngestOut:
     service = service_of(request)
-    result = await call(service.ingest, body.path, body.format, body.columns, body.name)
+    result = await call(
+        service.ingest, body.path, body.format, body.columns, body.name, body.dialogues
+    )
     return IngestOut(**result)

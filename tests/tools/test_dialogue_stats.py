@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from recdata.dataset import Dataset, Item
 from recdata.demo import load_demo
+from recdata.store import load_catalog, load_catalog_dialogues, save_catalog, with_item
 from tools.dialogue_stats import DialogueStats
 
 
@@ -59,3 +61,42 @@ def test_from_redial_maps_mentions_to_the_catalog(tmp_path: Path) -> None:
     alien, aliens = demo.item_index["alien-1979"], demo.item_index["aliens-1986"]
     assert stats.mentions.sum() == 2.0
     assert stats.co_mentions([alien])[aliens] == 1.0
+
+
+def test_statistics_saved_with_a_catalog_follow_its_items_by_id(tmp_path: Path) -> None:
+    """A catalog keeps its statistics with the item id of each row: an item added since
+    has no mentions, a removed one's counts are gone, the others keep theirs wherever they
+    moved; an upsert (a save without new arrays) keeps them, an ingest without them drops
+    them."""
+    demo = load_demo()
+    stats = DialogueStats.fit([[0, 1, 2], [1, 2], [2, 3]], n_items=demo.n_items)
+    arrays = stats.to_catalog_arrays(demo.item_ids)
+    assert arrays["item_ids"].dtype.kind == "U"  # plain strings: loads without pickle
+    same = DialogueStats.for_catalog(arrays, demo)
+    assert np.array_equal(same.co_mentions([1]), stats.co_mentions([1]))
+
+    first, second, third, fourth = demo.items[:4]
+    new = Item("zz-new", "Brand New Film", {"genres": ("Drama",)})
+    changed = Dataset(demo.name, [new, fourth, third, *demo.items[4:], first], demo.users,
+                      demo.interactions.take(np.zeros(0, dtype=np.int64)))  # fmt: skip
+    moved = DialogueStats.for_catalog(arrays, changed)
+    index = changed.item_index
+    assert moved.n_items == changed.n_items and moved.n_dialogues == 3
+    assert moved.mentions[index["zz-new"]] == 0
+    assert moved.mentions[index[first.item_id]] == 1 and moved.mentions[index[third.item_id]] == 3
+    assert moved.co_mentions([index[third.item_id]]).tolist() == [
+        {index[first.item_id]: 1.0, index[fourth.item_id]: 1.0}.get(i, 0.0)
+        for i in range(changed.n_items)
+    ]  # the second item (co-mentioned twice with the third) is gone
+
+    save_catalog(demo, tmp_path, "films", dialogues=arrays)
+    upserted, _ = with_item(demo, new)
+    save_catalog(upserted, tmp_path, "films")  # an upsert keeps them
+    kept = load_catalog_dialogues(tmp_path, "films")
+    assert kept is not None
+    padded = DialogueStats.for_catalog(kept, load_catalog(tmp_path, "films"))
+    assert padded.n_items == demo.n_items + 1 and padded.mentions[-1] == 0
+    assert np.array_equal(padded.mentions[:-1], stats.mentions)
+    save_catalog(demo, tmp_path, "films", dialogues=None)  # an ingest without dialogues
+    assert load_catalog_dialogues(tmp_path, "films") is None
+    assert second.item_id not in index

@@ -11,6 +11,10 @@
   catalog is read from its own words (`gory_items`: descriptions and tags).
 - People: a capitalised name after "with", "starring", "featuring", "directed by", "by"
   ("something with Tom Hanks"), so a reply can say when the catalog cannot search by them.
+- Tags: the catalog's own tag phrases of two words or more ("twist ending", "dark comedy",
+  "time travel"; `TagPhrases`), found in a turn even where a genre word inside them was
+  read as a genre ("dark comedy" is a comedy, and what people tagged "dark comedy"), wanted
+  or, after a negator in their clause and before a comma, unwanted.
 
 Every phrase is in folded form (`recdata.titles.fold`: lower case, no accents, apostrophes
 dropped: "didn't" is "didnt"). Turns are read as `tools.title_text` tokens.
@@ -31,6 +35,10 @@ from tools.title_text import SENTENCE_END, Token
 
 Opinion = Literal["liked", "disliked", "seen", "neutral"]
 PersonKind = Literal["actor", "director"]
+TAG_ATTRIBUTES = ("tags",)
+"""Attributes of free-form labels people applied (MovieLens `tags.csv`): preferences, since
+an item without a tag may still be what it describes."""
+MIN_TAG_WORDS = 2
 
 
 def _words(text: str) -> frozenset[str]:
@@ -221,6 +229,72 @@ def _name_at(tokens: Sequence[Token], i: int) -> int | None:
             break
         j += 1
     return j if j - i >= 2 else None
+
+
+@dataclass(frozen=True, slots=True)
+class TagCue:
+    start: int
+    end: int
+    """Token range of the phrase in the turn."""
+    values: tuple[tuple[str, str], ...]
+    """(attribute, value) of every spelling of the phrase in the catalog."""
+    negated: bool
+
+
+class TagPhrases:
+    """The multi-word values of a catalog's tag attributes (`TAG_ATTRIBUTES`), looked up by
+    their folded words: one dictionary probe per token and phrase length."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        table: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        for name in TAG_ATTRIBUTES:
+            for value in dataset.attribute_values(name):
+                words = tuple(fold(value).split())
+                if MIN_TAG_WORDS <= len(words) <= _PHRASE_LENGTH:
+                    table.setdefault(words, []).append((name, value))
+        self._table = {words: tuple(values) for words, values in table.items()}
+        self._firsts = frozenset(words[0] for words in table)
+
+    def __bool__(self) -> bool:
+        return bool(self._table)
+
+    def find(self, tokens: Sequence[Token], skip: Sequence[tuple[int, int]] = ()) -> list[TagCue]:
+        """The tag phrases of the turn, longest first, not overlapping each other nor the
+        character ranges in `skip` (titles, names)."""
+        if not self._table:
+            return []
+        bounds = clause_bounds(tokens)
+        words = [t.word for t in tokens]
+        found: list[TagCue] = []
+        i = 0
+        while i < len(words):
+            if words[i] not in self._firsts:
+                i += 1
+                continue
+            for n in range(min(_PHRASE_LENGTH, len(words) - i), MIN_TAG_WORDS - 1, -1):
+                values = self._table.get(tuple(words[i : i + n]))
+                if values is None:
+                    continue
+                lo, hi = tokens[i].start, tokens[i + n - 1].end
+                if any(a < hi and lo < b for a, b in skip):
+                    continue
+                found.append(TagCue(i, i + n, values, _negated(tokens, bounds, i)))
+                i += n
+                break
+            else:
+                i += 1
+        return found
+
+
+def _negated(tokens: Sequence[Token], bounds: Sequence[tuple[int, int]], k: int) -> bool:
+    """Whether a negator comes before token k in its clause with no comma in between."""
+    start, _ = clause_of(bounds, k)
+    for j in range(k - 1, start - 1, -1):
+        if "," in tokens[j + 1].gap:
+            return False
+        if tokens[j].word in NEGATORS:
+            return True
+    return False
 
 
 def gory_items(dataset: Dataset, horror_values: Iterable[str] = ()) -> np.ndarray:

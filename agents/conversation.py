@@ -14,15 +14,16 @@ message:
   one, I've seen it").
 - Everything else in a user turn (genres, people the catalog lists, years, count, keywords)
   is read by the offline intent parser (`agents.intent`) with the titles, gore words and
-  unknown names blanked out, plus moods ("lighter") and content to avoid ("nothing too
-  gory").
+  unknown names blanked out, plus moods ("lighter"), content to avoid ("nothing too
+  gory") and the catalog's multi-word tags the parser left out ("a dark comedy" is a
+  comedy and what people tagged "dark comedy": `agents.chat_cues.TagPhrases`).
 
 Merging the turns, the latest word wins: a later turn's wanted values of an attribute
 replace earlier ones ("a scary film" ... "something lighter, a comedy" wants comedies, not
 horror), unwanted values add up until a later turn asks for them, the latest year range and
-count hold, keywords come from the latest user turn. Wanted values of large free-form
-attributes (tags) are preferences, not filters. References are the titles the user named
-and did not reject, and suggestions they liked, most recent first.
+count hold, keywords come from the latest user turn. Wanted values of tags and of other
+large free-form attributes are preferences, not filters. References are the titles the user
+named and did not reject, and suggestions they liked, most recent first.
 """
 
 from __future__ import annotations
@@ -114,10 +115,14 @@ class ConversationReader:
         self.soft_attributes = frozenset(
             name
             for name in names
-            if name not in (MAIN_ATTRIBUTE, "year", "decade")
-            and len(dataset.attribute_values(name)) > SOFT_MIN_VALUES
-            and not _people_attribute(name)
+            if name in cues.TAG_ATTRIBUTES
+            or (
+                name not in (MAIN_ATTRIBUTE, "year", "decade")
+                and len(dataset.attribute_values(name)) > SOFT_MIN_VALUES
+                and not _people_attribute(name)
+            )
         )
+        self.tags = cues.TagPhrases(dataset)
         self.searchable_names = frozenset(
             fold(value)
             for name in names
@@ -177,10 +182,14 @@ class ConversationReader:
         lighter = bool(lighter_spans)
         blanks = [(m.start, m.end) for m in linked.mentions]
         blanks += [(tokens[k].start, tokens[k].end) for k in gore_tokens]
-        blanks += [(p.start, p.end) for p in people]
+        people_spans = [(p.start, p.end) for p in people]
+        blanks += people_spans
         blanks += [(tokens[a].start, tokens[b - 1].end) for a, b in lighter_spans]
         blanks += [span for phrase in linked.unknown if (span := _find(text, phrase))]
         intent = parse_intent(_blanked(text, blanks), self.dataset)
+        titles = [(m.start, m.end) for m in linked.mentions]
+        found_tags = self.tags.find(tokens, [*titles, *people_spans])
+        intent = _with_tags(intent, found_tags)
         read_cues = []
         if lighter:
             read_cues.append("lighter")
@@ -194,6 +203,7 @@ class ConversationReader:
             or want_gore
             or people
             or linked.unknown
+            or found_tags
         )
         return _Turn(
             items=items,
@@ -364,6 +374,28 @@ def _names(words: frozenset[str], value: str) -> bool:
     last = parts[-1]
     forms = {joined, joined + "s", last, last + "s", last + "es", last[:-1] + "ies"}
     return bool(forms & words) and all(p in words for p in parts[:-1])
+
+
+def _with_tags(intent: Intent, found: Sequence[cues.TagCue]) -> Intent:
+    """`intent` with the tag phrases the parser did not read: wanted, or unwanted when
+    negated."""
+    wanted = {name: list(values) for name, values in intent.wanted.items()}
+    unwanted = {name: list(values) for name, values in intent.unwanted.items()}
+    added = False
+    for cue in found:
+        target = unwanted if cue.negated else wanted
+        for name, value in cue.values:
+            if value in intent.wanted.get(name, ()) or value in intent.unwanted.get(name, ()):
+                continue
+            if value not in target.setdefault(name, []):
+                target[name].append(value)
+                added = True
+    if not added:
+        return intent
+    update: dict[str, object] = {"wanted": wanted, "unwanted": unwanted}
+    if any(not cue.negated for cue in found):
+        update |= {"needs_clarification": False, "clarifying_question": None}
+    return intent.model_copy(update=update)
 
 
 def _people_attribute(name: str) -> bool:

@@ -195,8 +195,8 @@ def reason(
     insights: Sequence[ItemInsight],
 ) -> str:
     """One grounded reason to watch `item_id`: a director or genres it shares with a title
-    the user named, people who talked about a named title suggested it, it is the genre
-    asked for, how it is rated, or how popular it is."""
+    the user named, people who talked about a named title suggested it, it has a tag asked
+    for, it is the genre asked for, how it is rated, or how popular it is."""
     ds = box.dataset
     attrs = ds.items[ds.item_index[item_id]].attributes
     for ref in intent.reference_item_ids[:3]:
@@ -212,6 +212,11 @@ def reason(
     talked = _talked_about(box, item_id, conversation)
     if talked:
         return f"people who talked about {talked} often suggested it too"
+    tagged = [
+        v for n, values in conversation.preferred.items() for v in values if v in attrs.get(n, ())
+    ]
+    if tagged:
+        return f'people tagged it "{tagged[0]}"'
     asked = [g for g in intent.wanted.get("genres", []) if g in attrs.get("genres", ())]
     if asked:
         return f"it is {with_article(noun(asked[0]))}, as you asked"

@@ -39,7 +39,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from agents import chat_cues as cues
 from agents.chat_cues import Opinion, PersonCue
-from agents.intent import parse_intent, value_key
+from agents.intent import parse_intent
+from agents.intent_message import value_key
 from agents.intent_vocab import CONCEPT_KEYS
 from agents.schemas import Conversation, Intent, MentionedItem, PersonRequest
 from recdata.dataset import Dataset

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.intent import MAX_MESSAGE_CHARS, IntentParser
+from agents.intent import IntentParser
+from agents.intent_message import MAX_MESSAGE_CHARS
 from benchmarks.report import write_json
 from recdata.dataset import Dataset
 from recdata.demo import load_demo

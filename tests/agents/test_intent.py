@@ -10,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.intent import (
-    CLASSIC_YEAR_MAX,
-    MAX_COUNT,
-    MAX_MESSAGE_CHARS,
-    RECENT_YEARS,
-    IntentParser,
-    parse_intent,
-)
+from agents.intent import MAX_COUNT, IntentParser, parse_intent
+from agents.intent_message import MAX_MESSAGE_CHARS
+from agents.intent_numbers import CLASSIC_YEAR_MAX, RECENT_YEARS
 from agents.schemas import Intent
 from recdata.dataset import Dataset, Item
 from recdata.demo import load_demo

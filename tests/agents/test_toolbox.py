@@ -64,7 +64,8 @@ def test_no_statistic_counts_a_held_out_interaction(
     for ours, theirs in zip(box.rating_stats, reference.rating_stats, strict=True):
         np.testing.assert_array_equal(ours, theirs)
     np.testing.assert_array_equal(
-        IntentParser(box.dataset)._popularity, IntentParser(reference.dataset)._popularity
+        IntentParser(box.dataset).lexicon.popularity,
+        IntentParser(reference.dataset).lexicon.popularity,
     )
     history = train.history(3)
     candidates = box.item_ids(np.argsort(whole_popularity)[::-1][:12])

@@ -75,7 +75,7 @@ STAGES: list[tuple[str, str]] = [
     ("Reflector node", r"^reflector \(.*/graphs/nodes\.py|/agents/reflector\.py"),
     ("Ranker node", r"^ranker \(.*/graphs/nodes\.py|/agents/ranker\.py"),
     ("checkpointer", r"/memory/checkpointer\.py"),
-    ("trace writes", r"_TraceWriter|/memory/short_term\.py"),
+    ("trace writes", r"_TraceWriter|/memory/short_term/"),
     ("long-term memory", r"/memory/long_term\.py|/chromadb/"),
 ]
 NODE_STAGES = {name for name, _ in STAGES[:6]}

@@ -23,7 +23,8 @@ from app.runs import follow_stored
 from app.service import RunRequest, Service, _TraceWriter
 from core.settings import Settings
 from memory.redis_server import EmbeddedRedis
-from memory.short_term import AsyncTraceReader, ShortTermMemory, _text
+from memory.short_term import AsyncTraceReader, ShortTermMemory
+from memory.short_term.base import decoded
 from recdata.demo import DEMO_USER_ID
 
 
@@ -175,7 +176,8 @@ def test_a_json_run_keeps_only_its_summary_for_the_finished_ttl(service: Service
     user_runs = service.short_term.client.zrange(
         service.short_term.user_runs_key(DEMO_USER_ID), 0, -1
     )
-    assert result.run_id in [_text(r) for r in user_runs]  # forgetting the user still finds the run
+    # forgetting the user still finds the run
+    assert result.run_id in [decoded(r) for r in user_runs]
 
 
 def test_json_trace_full_and_none(service: Service) -> None:

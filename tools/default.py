@@ -123,23 +123,34 @@ def ease_from_gram(gram: np.ndarray, lam: float) -> np.ndarray:
     return b.astype(np.float32)
 
 
-@dataclass(frozen=True)
 class LowRank:
-    """An n x n item-item matrix held as `left @ right.T` (n x f each), never materialised."""
+    """An n x n item-item matrix held as `left @ right.T` (n x f each, float32), never
+    materialised. Products run in float64 and are rounded to float32, so a history scores
+    the same alone or in a batch (float32 matrix products round differently by shape)."""
 
-    left: np.ndarray
-    right: np.ndarray
+    def __init__(self, left: np.ndarray, right: np.ndarray) -> None:
+        self.left = left
+        self.right = right
+        self._right64: np.ndarray | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"left": self.left, "right": self.right}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["left"], state["right"])  # type: ignore[misc]
 
     @property
     def shape(self) -> tuple[int, int]:
         return (self.left.shape[0], self.right.shape[0])
 
-    def apply(self, weights: sp.csr_matrix) -> np.ndarray:
+    def apply(self, weights: sp.csr_matrix, block: int = 256) -> np.ndarray:
         """`weights @ matrix` for a (B, n) sparse weight matrix: O(nnz f + B n f)."""
-        folded = np.asarray(weights @ self.left, dtype=np.float32)
+        if self._right64 is None:
+            self._right64 = np.asarray(self.right, dtype=np.float64)
+        folded = np.asarray(weights @ self.left, dtype=np.float64)
         out = np.empty((folded.shape[0], self.right.shape[0]), dtype=np.float32)
-        for b, vector in enumerate(folded):  # row by row: a row scores alike in any batch
-            np.matmul(self.right, vector, out=out[b])
+        for lo in range(0, folded.shape[0], block):
+            out[lo : lo + block] = folded[lo : lo + block] @ self._right64.T
         return out
 
     def entries(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 The graph never talks to Redis or Chroma itself: a run names a registered `AgentMemory` in
 its context (`Context.memory`; empty means none, as in evaluation and LangGraph Studio by
 default). The service registers one backed by its Redis short-term and Chroma long-term
-memory (`memory.agent_memory.StoreMemory`). Methods raise `core.errors.Unavailable` when a
+memory (`app.agent_memory.StoreMemory`). Methods raise `core.errors.Unavailable` when a
 store is down; the nodes then carry on without it and mark the run degraded.
 """
 

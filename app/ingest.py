@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from memory.agent_memory import catalog_collection
+    from app.agent_memory import catalog_collection
     from memory.long_term import LongTermMemory
     from recdata.loaders import load_dataset
     from recdata.store import check_name, save_catalog

@@ -52,6 +52,7 @@ from agents.state import InputState, checkpoint_serde
 from agents.toolbox import Toolbox, get_toolbox, register_toolbox
 from agents.toolbox_store import ArtifactWatcher, load_or_build_toolbox
 from agents.trace import TRACE_SINK
+from app.agent_memory import StoreMemory, catalog_collection
 from app.logs import run_id_var
 from app.runs import LOST_AFTER_S
 from app.schemas import MAX_CHAT_MESSAGES, MAX_PART_CHARS
@@ -60,7 +61,6 @@ from core.errors import AgentrecError, Unavailable
 from core.settings import Settings
 from graphs.inline import inline_steps
 from graphs.recommend import build_graph
-from memory.agent_memory import StoreMemory, catalog_collection
 from memory.checkpointer import RedisSaver
 from memory.connection import MemoryUnavailable, RedisProvider
 from memory.long_term import ChromaUnavailable, LongTermMemory, Memory, MemoryKind, MetaValue
@@ -68,6 +68,7 @@ from memory.short_term import FeedbackRecord, ShortTermMemory, Turn
 from recdata.dataset import Dataset, Item
 from recdata.store import check_name, save_catalog, with_item
 from tools.candidates import catalog_index
+from tools.dialogue_stats import DialogueStats
 from tools.embeddings import ItemContentIndex
 
 log = logging.getLogger("agentrec.service")
@@ -910,13 +911,18 @@ class Service:
 
         A changed item keeps the fitted model (indices do not move); a new item refits the
         default model (seconds on small catalogs); either way the new toolbox is prepared
-        (`Toolbox.prepare`: the conversation reader knows the new titles), then replaces the old one
-        in one step. The catalog is saved to the data directory."""
+        (`Toolbox.prepare`: the conversation reader knows the new titles), then replaces the
+        old one in one step; dialogue statistics, if the catalog has them, are kept. The
+        catalog is saved to the data directory."""
         with self._catalog_lock:
             old = self.toolbox()
             dataset, created = with_item(old.dataset, item)
-            if created:
-                box = Toolbox.build(dataset)
+            if created:  # the dialogue statistics follow the items to their new rows
+                dialogues = None
+                if old.dialogues is not None:
+                    arrays = old.dialogues.to_catalog_arrays(old.dataset.item_ids)
+                    dialogues = DialogueStats.for_catalog(arrays, dataset)
+                box = Toolbox.build(dataset, dialogues=dialogues)
             else:
                 box = Toolbox(
                     dataset=dataset,

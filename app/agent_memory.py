@@ -1,6 +1,7 @@
 """The agents' memory port (`agents.memory.AgentMemory`) on the service's stores: Redis
 short-term memory for what a user did lately, Chroma long-term memory for what they said
-and for the catalog's text search.
+and for the catalog's text search. It lives in the app, which wires agents to stores, so
+that `memory` (the stores) never imports `agents`.
 
 Long-term memory is opened lazily and retried after a failure, so a Chroma server that is
 down when the service starts (or later) only degrades runs until it is back. Each catalog is

@@ -200,6 +200,12 @@ def test_a_served_chat_suggests_what_the_dialogues_mention_together(
         renamed = Item("4", "Glass Garden (2005)", {"genres": ("Drama",)})
         assert service.upsert_item(renamed) is False
         assert same_counts(service.toolbox().dialogues, expected)
+        # a new item refits: the statistics follow the items, the new one has none
+        assert service.upsert_item(Item("99", "Brand New (2024)", {"genres": ("Drama",)}))
+        served = service.toolbox()
+        assert served.dialogues is not None and served.dataset.n_items == 7
+        answer = asyncio.run(service.run(chat)).output["recommendations"]
+        assert answer[0]["item_id"] == "6"
     assert load_catalog_dialogues(data, "films") is not None
     # the same catalog without the dialogues: the least rated title is not first
     register_toolbox("films-no-dialogues", Toolbox.build(load_dataset(upload, "movielens-csv")))

@@ -59,6 +59,13 @@ class StoreMemory:
                 self._long_term = self._open_long_term()
             return self._long_term
 
+    def close(self) -> None:
+        """Close the long-term memory if it was opened."""
+        with self._lock:
+            if self._long_term is not None:
+                self._long_term.close()
+                self._long_term = None
+
     def ensure_catalog(self, catalog: str, force: bool = False) -> None:
         """Index `catalog` into its collection unless it already holds every item (`force`:
         upsert every item anyway, after the catalog changed)."""

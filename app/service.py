@@ -404,8 +404,8 @@ class Service:
         unregister_memory(self.memory_name)
         for saver in self._savers:
             saver.close()
-        if self._memory is not None and self._memory._long_term is not None:
-            self._memory._long_term.close()
+        if self._memory is not None:
+            self._memory.close()
         self.redis.close()
 
     async def aclose(self) -> None:

@@ -47,7 +47,7 @@ out = graph.invoke(
     context=Context(),
 )
 print(json.dumps({
-    "message": before["message"],
+    "turns": [[m.type, m.content] for m in before["messages"]],
     "user_id": before["user_id"],
     "recommendations": [r.item_id for r in before["recommendations"]],
     "second_run": [r.item_id for r in out["recommendations"]],
@@ -108,15 +108,19 @@ def test_a_new_process_resumes_the_thread(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     theirs = json.loads(done.stdout.strip().splitlines()[-1])
-    # the other process saw this process's conversation
-    assert theirs["message"] == "something funny"
-    assert theirs["user_id"] == DEMO_USER_ID
+    # the other process saw this process's conversation (the run's inputs are reset when it
+    # ends; the conversation stays in the thread's messages)
+    assert theirs["turns"][0] == ["human", "something funny"]
+    assert [kind for kind, _ in theirs["turns"]] == ["human", "ai"]
+    assert theirs["user_id"] is None  # an input: the next run sends its own
     assert theirs["recommendations"] == mine
     # and its second run went on from it, on the same thread
     assert len(theirs["second_run"]) == 2
     assert theirs["history"] > history_before
     state = graph.get_state(config)
-    assert state.values["message"] == "now something scary"
+    turns = [(m.type, m.content) for m in state.values["messages"]]
+    assert [kind for kind, _ in turns] == ["human", "ai", "human", "ai"]
+    assert turns[2] == ("human", "now something scary")
     assert [r.item_id for r in state.values["recommendations"]] == theirs["second_run"]
     assert len(list(graph.get_state_history(config))) == theirs["history"]
 

@@ -216,7 +216,7 @@ def test_explain_many_equals_explain_item_by_item() -> None:
     train = _trainset(_interactions(_cluster_sequences(120, seed=13)))
     for model in (
         DefaultRecommender().fit(train),
-        DefaultRecommender(dense_max_items=10).fit(train),  # sparse item-kNN matrices
+        DefaultRecommender(dense_max_items=10).fit(train),  # low-rank iALS matrices
     ):
         histories = [
             History(np.array([3, 4, 5, 41]), timestamps=np.array([10, 11, 11, 12])),

@@ -28,26 +28,29 @@ from typing import Any
 import httpx
 import pytest
 
+from agents.trace import EVENT_TYPES as TRACE_EVENT_TYPES
 from memory.redis_server import EmbeddedRedis
 from tests.app.live_server import LiveServer, SseFrame, events_of, read_sse, start_all
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 AGENTS = {"Manager", "UserAnalyst", "Searcher", "ItemAnalyst", "Ranker", "Reflector"}
-EVENT_TYPES = {
-    "run_started",
-    "agent_started",
-    "thought",
-    "action",
-    "observation",
-    "candidates",
-    "token",
-    "agent_finished",
-    "reflection",
-    "recommendations",
-    "error",
-    "run_finished",
-}
+EVENT_TYPES = {"run_started", *TRACE_EVENT_TYPES, "run_finished"}
 RUN_PATH = re.compile(r"^/v1/runs/([A-Za-z0-9._:-]+)/stream$")
+
+
+def western_until_the_ranker(client: httpx.Client, session_id: str) -> str:
+    """Ask `session_id` for "a western" (the run goes on if the client leaves) and read its
+    stream until the Ranker starts; the run's id."""
+    path = f"/v1/sessions/{session_id}/messages?on_disconnect=continue"
+    with client.stream("POST", path, json={"message": "a western"}) as response:
+        location = RUN_PATH.match(response.headers["content-location"])
+        assert location is not None
+        for frame in read_sse(response):
+            if frame.is_event and frame.json().get("agent") == "Ranker":
+                break
+        return location.group(1)
+
+
 LLM_LATENCY_S = 1.0
 """How long the fake LLM takes to answer (with a 503) each call of the slow server."""
 IDLE_LLM_LATENCY_S = 8.0
@@ -691,14 +694,7 @@ def test_a_cancelled_chat_turn_does_not_answer_the_next_message(
     """A regression: the next message after a cancelled chat turn was not read; the graph
     resumed the cancelled run from the session's checkpoint and answered the old question."""
     session_id = slow_client.post("/v1/sessions", json={"user_id": "u042"}).json()["session_id"]
-    path = f"/v1/sessions/{session_id}/messages?on_disconnect=continue"
-    with slow_client.stream("POST", path, json={"message": "a western"}) as response:
-        location = RUN_PATH.match(response.headers["content-location"])
-        assert location is not None
-        run_id = location.group(1)
-        for frame in read_sse(response):
-            if frame.is_event and frame.json().get("agent") == "Ranker":
-                break
+    run_id = western_until_the_ranker(slow_client, session_id)
     cancel = slow_client.post(f"/v1/runs/{run_id}/cancel")
     assert cancel.status_code == 202 and cancel.json()["status"] == "cancelling"
     assert_cancelled(replay(slow_client, run_id).events)
@@ -798,16 +794,9 @@ def test_a_session_whose_replica_died_mid_reply_answers_on_another(
         slow.start()
     with slow.client() as c:
         session_id = c.post("/v1/sessions", json={"user_id": "u044"}).json()["session_id"]
-        path = f"/v1/sessions/{session_id}/messages?on_disconnect=continue"
-        with c.stream("POST", path, json={"message": "a western"}) as response:
-            location = RUN_PATH.match(response.headers["content-location"])
-            assert location is not None
-            lost_run = location.group(1)
-            for frame in read_sse(response):
-                if frame.is_event and frame.json().get("agent") == "Ranker":
-                    break
-            assert slow.process is not None
-            slow.process.kill()
+        lost_run = western_until_the_ranker(c, session_id)
+        assert slow.process is not None
+        slow.process.kill()
     slow.stop()
 
     deadline = time.monotonic() + DEAD_RUN_WAIT_S + 10

@@ -168,16 +168,17 @@ def ials_item_factors(
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
-    model = AlternatingLeastSquares(
-        factors=factors,
-        regularization=regularization,
-        alpha=alpha,
-        iterations=iterations,
-        random_state=seed,
-        calculate_training_loss=False,
-    )
-    # implicit runs its own threads and asks for single-threaded BLAS underneath them
+    # implicit runs its own threads and asks for single-threaded BLAS underneath them (it
+    # checks, and warns, when the model is made)
     with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            random_state=seed,
+            calculate_training_loss=False,
+        )
         model.fit(sp.csr_matrix(binary, dtype=np.float32), show_progress=False)
     return np.ascontiguousarray(model.item_factors, dtype=np.float32)
 

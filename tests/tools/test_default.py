@@ -254,3 +254,22 @@ def test_one_history_queries_score_as_in_a_batch_and_do_not_leak_between_histori
     assert not np.array_equal(batch[0], batch[2])
     sparse = DefaultRecommender(dense_max_items=10).fit(train)
     np.testing.assert_array_equal(sparse.score([first])[0], sparse.score(histories)[0])
+
+
+def test_ials_factors_fit_with_single_threaded_blas_and_no_warning() -> None:
+    """implicit warns (RuntimeWarning) when its ALS model is made while OpenBLAS runs a
+    thread pool: the factors are made and fitted under a one-thread BLAS limit."""
+    import warnings
+
+    import scipy.sparse as sp
+
+    from tools.default import ials_item_factors
+
+    rng = np.random.default_rng(3)
+    binary = sp.random(60, 40, density=0.2, format="csr", random_state=rng, dtype=np.float32)
+    binary.data[:] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        factors = ials_item_factors(binary, 8, 0.01, 1.0, 3, seed=1)
+    assert factors.shape == (40, 8) and factors.dtype == np.float32
+    assert np.isfinite(factors).all()

@@ -40,6 +40,12 @@ class LiveRun:
             self.finished_at = time.monotonic()
             self._changed.notify_all()
 
+    async def started(self) -> None:
+        """Wait for the run's first event (or its end)."""
+        async with self._changed:
+            while not self.events and not self.done:
+                await self._changed.wait()
+
     async def follow(self, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
         """Every event with seq > `after_seq`, then the live ones, until the run ends."""
         position = 0

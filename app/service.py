@@ -560,6 +560,7 @@ class Service:
                 payload.messages = [cast(AnyMessage, clear), *payload.messages]
         else:
             graph = self._stateless or build_graph().compile()
+        await writer.flush()  # stored before anyone is told the run exists
         autoflush = asyncio.create_task(writer.autoflush(asyncio.current_task()))
         try:
             yield started

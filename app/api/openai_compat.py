@@ -254,7 +254,7 @@ async def chat_completions(
                     yield chunk
             yield DONE
 
-        return start_streamed_run(
+        return await start_streamed_run(
             request,
             service.stream_run(run_request, present=present),
             str(run_request.run_id),

@@ -181,7 +181,7 @@ async def recommend_stream(
         run_request.run_id = run_id
         events = service.stream_run(run_request, present=present)
         policy = disconnect_policy(on_disconnect, idempotency_key)
-        return start_streamed_run(request, events, run_id, policy)
+        return await start_streamed_run(request, events, run_id, policy)
 
     return await idempotent_stream(
         request,

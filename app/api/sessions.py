@@ -86,7 +86,7 @@ async def post_message(
                 run_id=run_id,
             )
         policy = disconnect_policy(on_disconnect, idempotency_key)
-        return start_streamed_run(request, events, run_id, policy)
+        return await start_streamed_run(request, events, run_id, policy)
 
     return await idempotent_stream(
         request,

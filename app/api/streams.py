@@ -62,7 +62,7 @@ def parse_last_event_id(value: str | None) -> int:
     return int(value.strip())
 
 
-def start_streamed_run(
+async def start_streamed_run(
     request: Request,
     events: AsyncGenerator[dict[str, Any], None],
     run_id: str,
@@ -72,11 +72,15 @@ def start_streamed_run(
     encode: Encode = sse_message,
     headers: dict[str, str] | None = None,
 ) -> EventSourceResponse:
-    """Run `events` as a live run and stream it; the client's departure cancels the run
-    unless `on_disconnect` is "continue". `Content-Location` names the run's resume URL
-    unless `headers` names another."""
+    """Run `events` as a live run and stream it once its first event is out; the client's
+    departure cancels the run unless `on_disconnect` is "continue". `Content-Location`
+    names the run's resume URL unless `headers` names another."""
     registry = runs_of(request)
     live = registry.start(run_id, events)
+    # the 200 and its Content-Location go out only once `run_started` is stored (the
+    # service writes it before yielding it): a replica that dies after answering leaves a
+    # run that readers elsewhere find, and declare lost, instead of an unknown run id
+    await live.started()
 
     def closed() -> None:
         if on_disconnect == "cancel" and not live.done:

@@ -314,7 +314,7 @@ async def chat(
             run_id=run_id,
             history=given.history,
         )
-    return start_streamed_run(
+    return await start_streamed_run(
         request,
         events,
         run_id,

@@ -42,6 +42,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, Reply
 REPO = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LLM_LATENCY_S = 1.0
+STREAMS = 8
 LOAD_S = 12.0
 KILL_AFTER_S = 4.0
 USERS = [f"u{n:03d}" for n in range(1, 301)]
@@ -228,7 +229,9 @@ def test_a_replica_killed_mid_run_loses_nothing(topology: dict[str, Any]) -> Non
     load = Load(topology["url"])
     clients = [
         *(threading.Thread(target=load.json_client, args=(c,)) for c in range(4)),
-        *(threading.Thread(target=load.stream_client, args=(c,)) for c in range(3)),
+        # nginx spreads requests over the replicas: with 8 streams in flight (each held
+        # about a second by the slow Ranker) all 8 miss the killed one 1 time in 256
+        *(threading.Thread(target=load.stream_client, args=(c,)) for c in range(STREAMS)),
         *(threading.Thread(target=load.events_client, args=(c,)) for c in range(2)),
     ]
     for thread in clients:

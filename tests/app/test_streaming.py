@@ -27,9 +27,11 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from agents.trace import EVENT_TYPES as TRACE_EVENT_TYPES
 from memory.redis_server import EmbeddedRedis
+from memory.short_term import ShortTermMemory
 from tests.app.live_server import LiveServer, SseFrame, events_of, read_sse, start_all
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
@@ -824,3 +826,24 @@ def test_a_session_whose_replica_died_mid_reply_answers_on_another(
     assert lost[-2]["code"] == "run_lost"
     cancel = client.post(f"/v1/runs/{lost_run}/cancel")
     assert cancel.status_code == 202 and cancel.json()["status"] == "finished"
+
+
+def test_a_streamed_run_is_stored_before_its_answer_starts(
+    servers: Servers, client: httpx.Client
+) -> None:
+    """A replica that dies right after its 200 must leave a run that other replicas know
+    (and declare lost), not an unknown run id: `run_started` is in Redis by the time the
+    response's headers arrive, before any event is read."""
+    reader = redis.Redis.from_url(servers.redis.url)
+    try:
+        for n in range(5):
+            path = "/v1/recommendations/stream"
+            with client.stream("POST", path, json={"user_id": f"u00{n + 1}"}) as response:
+                assert response.status_code == 200
+                location = RUN_PATH.match(response.headers["content-location"])
+                assert location is not None
+                stored = ShortTermMemory(reader).replay(location.group(1))
+                assert stored and stored[0]["type"] == "run_started"
+                events_of(read_sse(response))
+    finally:
+        reader.close()

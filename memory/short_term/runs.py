@@ -56,8 +56,8 @@ return id
 # stream, run state. ARGV: TTL, MAXLEN, then (seq, JSON) pairs in increasing seq. A seq the
 # stream already holds is skipped (a retried flush). Returns the stream's last seq, or false
 # if the run is finished.
-APPEND_EVENTS = """
-if redis.call('HEXISTS', KEYS[2], 'finished_at') == 1 then return false end
+# Appends the (seq, JSON) pairs of ARGV above the stream's last seq; leaves `seq` the last.
+_APPEND_PAIRS = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local seq = 0
 if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) end
@@ -68,31 +68,31 @@ for i = 3, #ARGV, 2 do
     seq = n
   end
 end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+"""
+
+APPEND_EVENTS = (
+    """
+if redis.call('HEXISTS', KEYS[2], 'finished_at') == 1 then return false end"""
+    + _APPEND_PAIRS
+    + """redis.call('EXPIRE', KEYS[1], ARGV[1])
 return seq
 """
+)
 
 
 # The closing events of a lost run, only if nothing finished it: KEYS trace, state, summary; ARGV as
 # APPEND_EVENTS. Marks the run finished. Returns 1, or 0 if it was finished already.
-END_LOST_RUN = """
+END_LOST_RUN = (
+    """
 if redis.call('HEXISTS', KEYS[2], 'finished_at') == 1 then return 0 end
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local seq = 0
-if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) end
-for i = 3, #ARGV, 2 do
-  local n = tonumber(ARGV[i])
-  if n > seq then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. n, 'data', ARGV[i + 1])
-    seq = n
-  end
-end
-redis.call('HSET', KEYS[2], 'finished_at', redis.call('TIME')[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end"""
+    + _APPEND_PAIRS
+    + """redis.call('HSET', KEYS[2], 'finished_at', redis.call('TIME')[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return 1
 """
+)
 
 # KEYS: trace, state, summary. ARGV: TTL. Flags a cancel for the run's process to see.
 REQUEST_CANCEL = """
